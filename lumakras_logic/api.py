@@ -1,0 +1,71 @@
+"""The library entry point: load the kb once, then answer any number of requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine import Derivation, Engine
+from .explain import Explainer
+from .kb import KnowledgeBase, load_kb
+from .request import Request, RequestError, load_request, parse_request
+
+
+@dataclass
+class Outcome:
+    """One file's result: its answers (one per payer), or the error that stopped it."""
+
+    source: str
+    answers: list[dict[str, Any]]
+    error: RequestError | None = None
+
+
+class Decider:
+    """A loaded knowledge base with its engine and explainer."""
+
+    def __init__(self, kb_dirs: list[Path] | None = None, today: dt.date | None = None) -> None:
+        self.kb: KnowledgeBase = load_kb(kb_dirs)
+        self.engine = Engine(self.kb)
+        self.explainer = Explainer(self.kb)
+        self.today = today
+
+    def payers_for(self, request: Request, payer: str | None) -> list[str]:
+        """--payer overrides the request's own payer; 'all' is every payer of the kb."""
+        if payer == "all":
+            return list(self.kb.payers())
+        chosen = payer or request.payer
+        if not chosen:
+            raise RequestError(request.source, "payer", "not given: name one in the request or with --payer")
+        return [chosen]
+
+    def parse(self, doc: Any, source: str) -> Request:
+        return parse_request(doc, source, self.kb.payers(), self.today)
+
+    def derive(self, request: Request, payer: str | None) -> dict[str, Derivation]:
+        return self.engine.decide_many(request, self.payers_for(request, payer))
+
+    def answer(self, request: Request, payer: str | None) -> list[dict[str, Any]]:
+        return [self.explainer.answer(d) for d in self.derive(request, payer).values()]
+
+    def answer_files(self, paths: Iterable[Path], payer: str | None) -> Iterator[Outcome]:
+        """Answer each file in turn; a bad file yields its error and the others go on. Under --payer all,
+        a payer whose policy cannot read the request (Centene without a line of business) yields its
+        error and the other payers still answer."""
+        for path in paths:
+            try:
+                request = load_request(path, self.kb.payers(), self.today)
+                payers, errors = [], []
+                for p in self.payers_for(request, payer):
+                    try:
+                        self.engine.check(request, p)
+                        payers.append(p)
+                    except RequestError as exc:
+                        errors.append(exc)
+                answers = [self.explainer.answer(d) for d in self.engine.decide_many(request, payers).values()] \
+                    if payers else []
+                yield Outcome(str(path), answers, errors[0] if errors else None)
+            except RequestError as exc:
+                yield Outcome(str(path), [], exc)

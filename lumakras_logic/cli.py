@@ -1,0 +1,125 @@
+"""The `lumakras` command line.
+
+Exit status: 0 every request answered (whatever the decision); 2 a request could not be read (the
+others are still answered); 3 the knowledge base could not be loaded.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .api import Decider
+from .kb import KbError
+from .render import summary, to_json, why
+
+EXIT_BAD_REQUEST = 2
+EXIT_BAD_KB = 3
+
+_kb_option = click.option(
+    "--kb", "kb_dirs", multiple=True, type=click.Path(path_type=Path),
+    help="Knowledge-base folder or .dl file (repeatable; default: the project's kb/).",
+)
+
+
+def _decider(kb_dirs: tuple[Path, ...]) -> Decider:
+    try:
+        return Decider(list(kb_dirs) or None)
+    except KbError as exc:
+        click.echo(f"lumakras: knowledge base: {exc}", err=True)
+        sys.exit(EXIT_BAD_KB)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lumakras-logic")
+def main() -> None:
+    """Decide and explain prior-authorization requests for sotorasib (Lumakras) under Centene
+    CP.PHAR.549 and Cigna's Lumakras PA policy.
+
+    \b
+    Examples:
+      lumakras decide queries/*.yaml --payer all
+      lumakras why queries/centene-deny-prior-krazati.yaml --payer centene
+    """
+
+
+@main.command()
+@click.argument("requests", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--payer", type=str, default=None,
+              help="centene, cigna or all (default: the request's own 'payer').")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (DECISIONS.md).")
+@_kb_option
+def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
+    """Decide each REQUEST (YAML or JSON) under a payer's policy.
+
+    Prints one JSON object with --json, or an array for several requests or --payer all. A request that
+    cannot be read gets a one-line error naming the file and field (exit 2); the others are answered.
+
+    \b
+    Examples:
+      lumakras decide queries/centene-approve-nsclc-I.A.yaml --payer centene --json
+      lumakras decide queries/*.yaml --payer all
+    """
+    decider = _decider(kb_dirs)
+    payer = _payer(decider, payer)
+    answers, failed = [], False
+    for outcome in decider.answer_files(requests, payer):
+        if outcome.error is not None:
+            click.echo(f"lumakras: {outcome.error}", err=True)
+            failed = True
+        answers += outcome.answers
+        if not as_json:
+            for a in outcome.answers:
+                click.echo(summary(a))
+    if as_json and answers:
+        click.echo(to_json(answers, single=len(requests) == 1 and payer != "all"))
+    sys.exit(EXIT_BAD_REQUEST if failed else 0)
+
+
+@main.command("why")
+@click.argument("request", type=click.Path(path_type=Path))
+@click.option("--payer", type=str, default=None, help="centene, cigna or all (default: the request's own 'payer').")
+@click.option("--nearest", type=int, default=3, show_default=True,
+              help="On deny or pend, how many of the nearest pathways to show (0: all).")
+@click.option("--no-rules", is_flag=True, help="Leave out the kb file:line each criterion rests on.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON instead.")
+@_kb_option
+def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, as_json: bool,
+                kb_dirs: tuple[Path, ...]) -> None:
+    """Explain the decision on REQUEST for a person: the decision first, then the derivation.
+
+    On approve or refer, the derived pathway's criteria as a tree, each with its status, the policy's
+    words and the facts and rules it rests on. On deny or pend, the nearest pathways with every
+    criterion met / not met / not documented, and on pend what to send.
+
+    \b
+    Examples:
+      lumakras why queries/centene-deny-prior-krazati.yaml --payer centene
+      lumakras why queries/cigna-pend-kras-test-not-documented.yaml --payer cigna
+    """
+    decider = _decider(kb_dirs)
+    payer = _payer(decider, payer)
+    failed = False
+    for outcome in decider.answer_files([request], payer):
+        if outcome.error is not None:
+            click.echo(f"lumakras: {outcome.error}", err=True)
+            failed = True
+        if as_json and outcome.answers:
+            click.echo(to_json(outcome.answers, single=payer != "all"))
+        elif outcome.answers:
+            click.echo("\n\n".join(why(a, nearest=nearest, show_rules=not no_rules) for a in outcome.answers))
+    sys.exit(EXIT_BAD_REQUEST if failed else 0)
+
+
+def _payer(decider: Decider, payer: str | None) -> str | None:
+    if payer is None or payer == "all" or payer in decider.kb.payers():
+        return payer
+    choices = ", ".join([*decider.kb.payers(), "all"])
+    click.echo(f"lumakras: --payer: unknown payer {payer!r}; one of {choices}", err=True)
+    sys.exit(EXIT_BAD_REQUEST)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,167 @@
+"""Decide requests: assert a request's facts, ask the kb for its leaf rows, combine, retract.
+
+Generic: the engine knows the predicates of the kb's engine layer (kb/engine/), never a criterion, a
+drug or a payer. Per request it makes one Datalog query for the leaf rows of every payer asked about,
+folds them up each payer's tree with the kb's Kleene table (kb/engine/kleene.dl), and makes one small
+query for the approval duration when a pathway approves. One request at a time, facts asserted and
+retracted (../shared/notes: faster and flatter than asserting a batch).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyDatalog import pyDatalog
+
+from .kb import KbError, KnowledgeBase, query
+from .request import Request, RequestError
+
+_ids = itertools.count(1)
+
+MET, NOT_MET, NOT_DOCUMENTED = "met", "not_met", "not_documented"
+
+
+@dataclass
+class Row:
+    """One leaf row: the evidence a leaf test found (kb/engine/tests.dl)."""
+
+    status: str
+    note: str
+    x: Any
+    y: Any
+    z: Any
+
+
+@dataclass
+class Derivation:
+    """What the kb derived for one request under one payer."""
+
+    request: Request
+    payer: str
+    decision: str
+    pathway: str | None
+    months: int | None
+    refer_to: str | None
+    refer_by: str | None
+    status: dict[str, str] = field(default_factory=dict)  # node -> status
+    rows: dict[str, list[Row]] = field(default_factory=dict)  # leaf node -> rows
+    candidates: list[str] = field(default_factory=list)  # pathways this request type is reviewed under
+
+
+class Engine:
+    """Decides requests against a loaded knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        table = {(how, a, b): out for how, a, b, out in query("kleene", "?H", "?A", "?B", "?O")}
+        units = dict(query("kleene_unit", "?H", "?U"))
+        self._kleene, self._units = table, units
+        self._outcome_rank = dict(query("outcome_rank", "?O", "?K"))
+        self._targets: dict[tuple[str, str, str, str], str] = {}
+        if kb._defined("refer_target"):
+            for p, w, c, lob, pol in query("refer_target", "?P", "?W", "?C", "?L", "?Pol"):
+                self._targets[(p, w, c, lob)] = pol
+
+    # public -----------------------------------------------------------------------------------------
+    def decide(self, request: Request, payer: str) -> Derivation:
+        return self.decide_many(request, [payer])[payer]
+
+    def decide_many(self, request: Request, payers: list[str]) -> dict[str, Derivation]:
+        """Decide one request under several payers with one assertion of its facts."""
+        kb = self.kb
+        kb.activate()
+        for payer in payers:
+            self.check(request, payer)
+        rid = next(_ids)
+        facts = request.facts(rid, kb.value_aliases)
+        for fact in facts:
+            pyDatalog.assert_fact(*fact)
+        try:
+            rows: dict[str, dict[str, list[Row]]] = {p: defaultdict(list) for p in payers}
+            who = payers[0] if len(payers) == 1 else "?P"
+            for answer in query("leaf", rid, who, "?N", "?S", "?T", "?X", "?Y", "?Z"):
+                if who != "?P":
+                    answer = (who, *answer)
+                payer, node, status, note, x, y, z = answer
+                if payer in rows:
+                    rows[payer][node].append(Row(status, note, x, y, z))
+            out = {p: self._derive(rid, request, p, rows[p]) for p in payers}
+        finally:
+            for fact in facts:
+                pyDatalog.retract_fact(*fact)
+        return out
+
+    # internals --------------------------------------------------------------------------------------
+    def check(self, request: Request, payer: str) -> None:
+        """Raise RequestError if the payer is unknown or its policy needs a field the request lacks."""
+        kb = self.kb
+        if payer not in kb.policies:
+            raise RequestError(request.source, "payer",
+                               f"unknown payer {payer!r}; the kb has {', '.join(kb.payers())}")
+        for required in kb.policies[payer].requires:
+            if required not in request.scalars and required not in request.lists:
+                raise RequestError(request.source, required,
+                                   f"required by the {payer} policy ({kb.policies[payer].id}) but not given")
+
+    def combine(self, how: str, statuses: list[str]) -> str:
+        """Fold statuses with the kb's Kleene table for `how`."""
+        result = self._units[how]
+        for status in statuses:
+            result = self._kleene[(how, result, status)]
+        return result
+
+    def _derive(self, rid: int, request: Request, payer: str, rows: dict[str, list[Row]]) -> Derivation:
+        kb = self.kb
+        status: dict[str, str] = {}
+
+        def walk(node_id: str) -> str:
+            if node_id in status:
+                return status[node_id]
+            node = kb.node(payer, node_id)
+            if node.test is not None:
+                leaf_rows = rows.get(node_id)
+                if not leaf_rows:
+                    raise KbError(f"{node.test_where or node.where}: leaf {payer} {node_id} derived no "
+                                       f"row for request {request.id!r} (test kind {node.test[0]!r})")
+                leaf_rows.sort(key=lambda r: (r.status, r.note, str(r.x), str(r.y), str(r.z)))
+                result = self.combine("any", [r.status for r in leaf_rows])
+            else:
+                result = self.combine(node.how or "all", [walk(part) for part in node.parts])
+            status[node_id] = result
+            return result
+
+        rtype = request.scalars.get("request_type", "initial")
+        candidates = [w for w in kb.pathways[payer] if w.request_type in (rtype, "any")]
+        for w in kb.pathways[payer]:
+            walk(w.id)
+        met = [w for w in candidates if status[w.id] == MET]
+        met.sort(key=lambda w: self._outcome_rank.get(w.outcome, 99))
+        decision, pathway, months, refer_to, refer_by = "deny", None, None, None, None
+        if met:
+            chosen = met[0]
+            pathway = chosen.id
+            decision = chosen.outcome
+            if decision == "approve":
+                found = query("approval_months", rid, payer, pathway, "?M")
+                months = min(m for (m,) in found) if found else None
+            elif decision == "refer":
+                refer_to, refer_by = self._referral(request, payer, pathway, status)
+        elif any(status[w.id] == NOT_DOCUMENTED for w in candidates):
+            decision = "pend"
+        return Derivation(request=request, payer=payer, decision=decision, pathway=pathway, months=months,
+                          refer_to=refer_to, refer_by=refer_by, status=status, rows=dict(rows),
+                          candidates=[w.id for w in candidates])
+
+    def _referral(self, request: Request, payer: str, pathway: str,
+                  status: dict[str, str]) -> tuple[str | None, str | None]:
+        lob = request.scalars.get("line_of_business", "any")
+        for part in self.kb.node(payer, pathway).parts:
+            if status.get(part) == MET:
+                target = self._targets.get((payer, pathway, part, lob)) or \
+                    self._targets.get((payer, pathway, part, "any"))
+                if target:
+                    return target, part
+        return None, None

@@ -1,0 +1,273 @@
+"""Load the knowledge base once, and read its static structure for explanations.
+
+The kb is Datalog text (kb/**/*.dl), checked by `kbtext` before pyDatalog sees it. Loading happens once
+per process; any number of requests are then decided against it. The policy's structure (pathways,
+nodes, their parts and tests, durations, sentences, vocabulary labels) is read back from the kb once, so
+that explanations cost no extra Datalog queries per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyDatalog import pyDatalog, pyEngine
+from pyDatalog.pyParser import Expression, Literal, Term
+
+from .kbtext import KbSyntaxError, Statement, Var, parse_file
+
+# Numbers compare exactly (../shared/notes: the default precision turns 1.2 into 1.2000000029802322).
+pyEngine.Float_Precision = None
+
+
+class KbError(Exception):
+    """A knowledge base that cannot be loaded or is inconsistent; the message names file:line."""
+
+
+def default_kb_dir() -> Path:
+    """kb/ beside the package (a source checkout or editable install), or $LUMAKRAS_KB."""
+    env = os.environ.get("LUMAKRAS_KB")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "kb"
+
+
+def kb_files(dirs: list[Path]) -> list[tuple[Path, str]]:
+    """Every .dl file under the given folders (or the files themselves), in a stable order."""
+    out: list[tuple[Path, str]] = []
+    for d in dirs:
+        if d.is_file():
+            out.append((d, str(d)))
+            continue
+        if not d.is_dir():
+            raise KbError(f"{d}: no such knowledge-base folder")
+        for f in sorted(d.rglob("*.dl")):
+            out.append((f, _display(f)))
+    return out
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def query(predicate: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Ask predicate(args) with data, never text. An argument '?X' is a variable; others are constants."""
+    terms = [Term(a[1:]) if isinstance(a, str) and a.startswith("?") else Expression._pyD_for(a) for a in args]
+    try:
+        answer = Literal.make(predicate, terms).ask()
+    except AttributeError as exc:  # "Predicate without definition"
+        raise KbError(f"the knowledge base does not define {predicate}/{len(args)}: {exc}") from None
+    return list(answer or [])
+
+
+def natural_key(node_id: str) -> tuple:
+    """Order ids as the policy numbers them: I.A.2 before I.A.10, 2.D.i before 2.D.ii; a part the policy
+    does not number (2.diagnosis, II.A.indication) before the numbered ones."""
+    roman = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
+    upper_roman = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
+    key: list[tuple[int, Any]] = []
+    for part in node_id.split("."):
+        if part.isdigit():
+            key.append((1, int(part)))
+        elif part in upper_roman:
+            key.append((1, upper_roman[part]))
+        elif part in roman:
+            key.append((2, roman[part]))
+        elif len(part) == 1 and part.isalpha():
+            key.append((3, part))
+        else:
+            key.append((0, part))
+    return tuple(key)
+
+
+@dataclass
+class Node:
+    payer: str
+    id: str
+    text: str
+    cite: str
+    how: str | None = None  # 'all' | 'any' | 'not' for a composite; None for a leaf
+    parts: list[str] = field(default_factory=list)
+    test: tuple[str, Any, Any] | None = None  # (kind, subject, param) for a leaf
+    where: str = ""  # file:line of the node fact
+    test_where: str = ""
+
+
+@dataclass
+class Pathway:
+    payer: str
+    id: str
+    outcome: str
+    request_type: str
+
+
+@dataclass
+class Policy:
+    payer: str
+    id: str
+    title: str
+    revision: str
+    requires: list[str] = field(default_factory=list)
+    otherwise: list[tuple[str, str]] = field(default_factory=list)
+
+
+class KnowledgeBase:
+    """The loaded kb: pyDatalog holds the rules; this object holds what explanations read."""
+
+    _active: KnowledgeBase | None = None
+
+    def __init__(self, dirs: list[Path] | None = None) -> None:
+        self.dirs = dirs or [default_kb_dir()]
+        self.statements: list[Statement] = []
+        files = kb_files(self.dirs)
+        if not files:
+            raise KbError(f"{', '.join(map(str, self.dirs))}: no .dl files")
+        digest = hashlib.sha256()
+        for path, display in files:
+            digest.update(display.encode() + b"\0" + path.read_bytes() + b"\0")
+            self.statements += parse_file(path, display)
+        self.digest = digest.hexdigest()
+        self._load()
+        self._read_structure()
+
+    # loading ----------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        pyDatalog.clear()
+        text = "\n".join(s.text for s in self.statements)
+        try:
+            pyDatalog.load(text)
+        except Exception as exc:  # pyDatalog's own complaint about a checked statement
+            line = getattr(exc, "lineno", None)
+            where = ""
+            if isinstance(line, int) and 1 <= line <= len(self.statements):
+                st = self.statements[line - 1]
+                where = f"{st.path}:{st.line}: "
+            raise KbError(f"{where}pyDatalog rejected the statement: {exc}") from None
+        KnowledgeBase._active = self
+
+    def activate(self) -> None:
+        """Make this kb the one pyDatalog holds (pyDatalog has one kb per thread)."""
+        if KnowledgeBase._active is not self:
+            self._load()
+
+    # structure --------------------------------------------------------------------------------------
+    def _facts(self, predicate: str) -> list[Statement]:
+        return [s for s in self.statements if s.is_fact and s.head == predicate]
+
+    def _read_structure(self) -> None:
+        where = {}
+        for s in self._facts("node"):
+            where[(s.args[0], s.args[1])] = f"{s.path}:{s.line}"
+        test_where = {(s.args[0], s.args[1]): f"{s.path}:{s.line}" for s in self._facts("test")}
+
+        self.policies: dict[str, Policy] = {}
+        for p, pid, title, rev in query("policy", "?P", "?I", "?T", "?V"):
+            self.policies[p] = Policy(p, pid, title, rev)
+        for p, f in query("requires_field", "?P", "?F") if self._defined("requires_field") else []:
+            if p in self.policies:
+                self.policies[p].requires.append(f)
+        for p, text, cite in query("otherwise", "?P", "?T", "?C") if self._defined("otherwise") else []:
+            if p in self.policies:
+                self.policies[p].otherwise.append((text, cite))
+
+        self.nodes: dict[tuple[str, str], Node] = {}
+        for p, n, text, cite in query("node", "?P", "?N", "?T", "?C"):
+            self.nodes[(p, n)] = Node(p, n, text, cite, where=where.get((p, n), ""),
+                                      test_where=test_where.get((p, n), ""))
+        for p, n, how in query("combines", "?P", "?N", "?H"):
+            self._node(p, n, "combines").how = how
+        for p, child, parent in query("part_of", "?P", "?C", "?N"):
+            self._node(p, child, "part_of")
+            self._node(p, parent, "part_of").parts.append(child)
+        for node in self.nodes.values():
+            node.parts.sort(key=natural_key)
+        for p, n, kind, subject, param in query("test", "?P", "?N", "?K", "?S", "?X"):
+            self._node(p, n, "test").test = (kind, subject, param)
+
+        self.pathways: dict[str, list[Pathway]] = defaultdict(list)
+        for p, w, outcome, rtype in query("pathway", "?P", "?W", "?O", "?T"):
+            self._node(p, w, "pathway")
+            self.pathways[p].append(Pathway(p, w, outcome, rtype))
+        for ws in self.pathways.values():
+            ws.sort(key=lambda w: natural_key(w.id))
+
+        self.sentences = {(k, s, n): t for k, s, n, t in query("explains", "?K", "?S", "?N", "?T")}
+        self.field_labels = dict(query("field_label", "?F", "?L"))
+        self.value_aliases = {(f, w): v for f, w, v in query("value_alias", "?F", "?W", "?V")} \
+            if self._defined("value_alias") else {}
+        self.sets: dict[str, list[str]] = defaultdict(list)
+        for name, value in query("in_set", "?S", "?V"):
+            self.sets[name].append(value)
+        self.class_labels = dict(query("class_label", "?C", "?L")) if self._defined("class_label") else {}
+        self.drug_classes: dict[str, list[str]] = defaultdict(list)
+        for d, c in query("drug_class", "?D", "?C") if self._defined("drug_class") else []:
+            self.drug_classes[d].append(c)
+        self.regimen_labels = dict(query("regimen_label", "?G", "?L")) if self._defined("regimen_label") else {}
+        self.subclass = defaultdict(list)
+        for c, w in query("subclass_of", "?C", "?W") if self._defined("subclass_of") else []:
+            self.subclass[c].append(w)
+        self.rule_where = self._leaf_rule_locations()
+
+    def _defined(self, predicate: str) -> bool:
+        return any(s.head == predicate for s in self.statements)
+
+    def _node(self, payer: str, node_id: str, used_by: str) -> Node:
+        node = self.nodes.get((payer, node_id))
+        if node is None:
+            raise KbError(f"{payer} {node_id}: named by {used_by} but no node('{payer}', '{node_id}', ...) "
+                          "fact gives its text and citation")
+        return node
+
+    def _leaf_rule_locations(self) -> dict[tuple[str, str, str], str]:
+        """(test kind, status, note) -> file:line of the rule that writes such leaf rows."""
+        out: dict[tuple[str, str, str], str] = {}
+        for s in self.statements:
+            if s.is_fact or s.head != "leaf" or len(s.args) != 8:
+                continue
+            status, note = s.args[3], s.args[4]
+            kinds = [a[2] for name, neg, a in s.body_atoms
+                     if name == "test" and not neg and len(a) == 5 and not isinstance(a[2], Var)]
+            if isinstance(status, Var) or isinstance(note, Var):
+                continue
+            for kind in kinds or ["*"]:
+                out.setdefault((kind, status, note), f"{s.path}:{s.line}")
+        return out
+
+    # helpers for explanations ------------------------------------------------------------------------
+    def payers(self) -> tuple[str, ...]:
+        return tuple(sorted(self.policies))
+
+    def node(self, payer: str, node_id: str) -> Node:
+        return self.nodes[(payer, node_id)]
+
+    def sentence(self, kind: str, status: str, note: str) -> str | None:
+        return self.sentences.get((kind, status, note)) or self.sentences.get(("any", status, note))
+
+    def class_label(self, cls: str) -> str:
+        return self.class_labels.get(cls, cls.replace("_", " "))
+
+    def wider_classes(self, cls: str, target: str) -> list[str]:
+        """The chain of classes from cls up to target (both included), or [] if cls is not within target."""
+        if cls == target:
+            return [cls]
+        for wider in self.subclass.get(cls, []):
+            chain = self.wider_classes(wider, target)
+            if chain:
+                return [cls, *chain]
+        return []
+
+
+def load_kb(dirs: list[Path] | None = None) -> KnowledgeBase:
+    """Load a kb, turning a syntax error into a KbError that names file:line."""
+    try:
+        return KnowledgeBase(dirs)
+    except KbSyntaxError as exc:
+        raise KbError(str(exc)) from None

@@ -1,0 +1,92 @@
+"""Render answers for people: a one-line summary, and the derivation as a tree (`lumakras why`)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+MARK = {"met": "✔ met", "not_met": "✘ NOT MET", "not_documented": "? not documented"}
+DECISION_WORDS = {"approve": "APPROVE", "refer": "REFER", "pend": "PEND", "deny": "DENY"}
+
+
+def to_json(answers: list[dict[str, Any]], single: bool) -> str:
+    payload: Any = answers[0] if single and len(answers) == 1 else answers
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def headline(a: dict[str, Any]) -> str:
+    """The decision in one line: what a reviewer reads first."""
+    word = DECISION_WORDS.get(a["decision"], a["decision"].upper())
+    head = f"{a['request']}  {a['payer']} {a['policy']}: {word}"
+    if a["decision"] == "approve":
+        head += f" via {a['pathway']} for {a['approval_months']} months"
+    elif a["decision"] == "refer":
+        head += f" via {a['pathway']} to {a['refer_to'] or '(no target for this line of business)'}"
+    return head
+
+
+def summary(a: dict[str, Any]) -> str:
+    """`decide` without --json: the headline and, on deny or pend, the nearest pathway's gaps."""
+    lines = [headline(a)]
+    if a["decision"] in ("deny", "pend") and a["closest"]:
+        near = a["closest"][0]
+        failed = [f"{c['id']} {c['status'].replace('_', ' ')}" for c in near["criteria"] if c["status"] != "met"]
+        lines.append(f"    nearest {near['pathway']}: " + "; ".join(failed))
+    if a["decision"] == "pend":
+        fields = sorted({t["field"] for t in a["to_document"]})
+        lines.append("    send: " + ", ".join(fields))
+    return "\n".join(lines)
+
+
+def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
+    """The decision first; then the derivation as a tree, or the nearest pathways and what to send."""
+    prov = a.get("provenance", {})
+    out = [headline(a), f"  policy: {prov.get('title', a['policy'])} ({a['policy']}, revision {prov.get('revision', '?')})"]
+    out.append(f"  kb digest {prov.get('kb_digest', '?')}; request {prov.get('request_source', '?')} of {prov.get('request_date', '?')}")
+    out.append("")
+    if a["decision"] in ("approve", "refer"):
+        verb = "approved" if a["decision"] == "approve" else "referred"
+        out.append(f"Why {verb}: pathway {a['pathway']} is derived; its criteria:")
+        for c in a["criteria"]:
+            out += _tree(c, 1, show_rules)
+        if a["decision"] == "refer":
+            out.append("")
+            out.append(f"Referred to {a['refer_to']} by {a.get('refer_by')}, for the line of business of the request.")
+    else:
+        shown = a["closest"][:nearest] if nearest else a["closest"]
+        verb = "denied" if a["decision"] == "deny" else "pended"
+        out.append(f"Why {verb}: no pathway is derived. Nearest pathways "
+                   f"({len(shown)} of {len(a['closest'])}), nearest first:")
+        for p in shown:
+            out.append("")
+            out.append(f"  Pathway {p['pathway']}: {p['text']}  [{p['cite']}]  "
+                       f"— {p['not_met']} not met, {p['not_documented']} not documented")
+            for c in p["criteria"]:
+                out += _tree(c, 2, show_rules)
+        for o in a.get("otherwise", []):
+            out.append("")
+            out.append(f"  Otherwise: {o['text']}  [{o['cite']}]")
+    if a["decision"] == "pend" and a["to_document"]:
+        out.append("")
+        out.append("To decide, send:")
+        for t in a["to_document"]:
+            alt = f" (any one of {t['any_of']})" if t.get("any_of") else ""
+            name = f" — name {t['name']!r} is not in the vocabulary" if t.get("name") else ""
+            out.append(f"  - {t['field']}: for {t['pathway']} {t['criterion']}{alt}: {t['text']}{name}")
+    return "\n".join(out)
+
+
+def _tree(c: dict[str, Any], depth: int, show_rules: bool) -> list[str]:
+    pad = "  " * depth
+    lines = [f"{pad}{MARK.get(c['status'], c['status'])}  {c['id']}: {c['text']}  [{c['cite']}]"]
+    inner = pad + "    "
+    if c.get("parts"):
+        for part in c["parts"]:
+            lines += _tree(part, depth + 2, show_rules)
+    else:
+        for b in c.get("because", []):
+            lines += textwrap.wrap(b, width=110, initial_indent=inner + "· ", subsequent_indent=inner + "  ")
+    if show_rules and c.get("rules") and not c.get("parts"):
+        lines.append(f"{inner}rests on {', '.join(c['rules'])}")
+    return lines
