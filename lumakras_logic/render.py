@@ -42,8 +42,10 @@ def summary(a: dict[str, Any]) -> str:
 def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
     """The decision first; then the derivation as a tree, or the nearest pathways and what to send."""
     prov = a.get("provenance", {})
-    out = [headline(a), f"  policy: {prov.get('title', a['policy'])} ({a['policy']}, revision {prov.get('revision', '?')})"]
-    out.append(f"  kb digest {prov.get('kb_digest', '?')}; request {prov.get('request_source', '?')} of {prov.get('request_date', '?')}")
+    title, revision = prov.get("title", a["policy"]), prov.get("revision", "?")
+    out = [headline(a), f"  policy: {title} ({a['policy']}, revision {revision})"]
+    out.append(f"  kb digest {prov.get('kb_digest', '?')}; request {prov.get('request_source', '?')}"
+               f" of {prov.get('request_date', '?')}")
     out.append("")
     if a["decision"] in ("approve", "refer"):
         verb = "approved" if a["decision"] == "approve" else "referred"

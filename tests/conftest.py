@@ -1,0 +1,73 @@
+"""pytest: one shared knowledge base, and the policy-level YAML cases of tests/cases/ collected as tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from lumakras_logic.api import Decider
+from lumakras_logic.cases import Case, CaseError, load_cases, run_case
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "cases"
+# Requests without a date are decided as of this day, so that cases never depend on the calendar.
+TODAY = dt.date(2026, 6, 1)
+
+_decider: Decider | None = None
+
+
+def shared_decider() -> Decider:
+    """The project's kb, loaded once for the whole session (pyDatalog holds one kb per thread)."""
+    global _decider
+    if _decider is None:
+        _decider = Decider(today=TODAY)
+    _decider.kb.activate()
+    return _decider
+
+
+@pytest.fixture
+def decider() -> Decider:
+    return shared_decider()
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and CASES in file_path.parents:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    def collect(self):  # type: ignore[override]
+        try:
+            cases = load_cases(self.path, ROOT)
+        except CaseError as exc:
+            raise self.CollectError(str(exc)) from None
+        for case in cases:
+            yield CaseItem.from_parent(self, name=case.name, case=case)
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Case, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        problems = run_case(shared_decider(), self.case)
+        if problems:
+            raise CaseFailure(problems)
+
+    def repr_failure(self, excinfo, style=None):  # type: ignore[override]
+        if isinstance(excinfo.value, CaseFailure):
+            return f"{self.case.source}: {self.case.name}\n  " + "\n  ".join(excinfo.value.problems)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):  # type: ignore[override]
+        return self.path, 0, f"case: {self.name}"
+
+
+class CaseFailure(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
