@@ -97,7 +97,7 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
     \b
     Examples:
       lumakras why queries/centene-deny-prior-krazati.yaml --payer centene
-      lumakras why queries/cigna-pend-kras-test-not-documented.yaml --payer cigna
+      lumakras why queries/cigna-pend-kras-test-undocumented.yaml --payer cigna
     """
     decider = _decider(kb_dirs)
     payer = _payer(decider, payer)

@@ -75,7 +75,7 @@ def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
         for t in a["to_document"]:
             alt = f" (any one of {t['any_of']})" if t.get("any_of") else ""
             name = f" — name {t['name']!r} is not in the vocabulary" if t.get("name") else ""
-            out.append(f"  - {t['field']}: for {t['pathway']} {t['criterion']}{alt}: {t['text']}{name}")
+            out.append(f"  - {t['field']} (for {t['criterion']}, pathway {t['pathway']}{alt}): {t['text']}{name}")
     return "\n".join(out)
 
 
