@@ -157,8 +157,9 @@ class Explainer:
         written = d.request.display(row.x)
         name, drug, via = str(row.x), str(row.y), str(row.z)
         if via == "class":
-            chain = kb.wider_classes(name, str(target))
-            text = f"{written}, {kb.class_label(name)}"
+            cls = kb.class_aliases.get(name, name)
+            chain = kb.wider_classes(cls, str(target))
+            text = f"{written}, the class {kb.class_label(cls)}"
             if len(chain) > 1:
                 text += f" ({kb.class_label(str(target))})"
             return text

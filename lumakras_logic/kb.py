@@ -210,6 +210,7 @@ class KnowledgeBase:
         for d, c in query("drug_class", "?D", "?C") if self._defined("drug_class") else []:
             self.drug_classes[d].append(c)
         self.regimen_labels = dict(query("regimen_label", "?G", "?L")) if self._defined("regimen_label") else {}
+        self.class_aliases = dict(query("class_alias", "?N", "?C")) if self._defined("class_alias") else {}
         self.subclass = defaultdict(list)
         for c, w in query("subclass_of", "?C", "?W") if self._defined("subclass_of") else []:
             self.subclass[c].append(w)

@@ -29,8 +29,25 @@ class RequestError(Exception):
     """A request that cannot be read: names the file and the field (REQUESTS.md, "Bad input")."""
 
     def __init__(self, source: str, field_name: str, message: str) -> None:
-        super().__init__(f"{source}: {field_name}: {message}" if field_name else f"{source}: {message}")
+        text = f"{source}: {field_name}: {message}" if field_name else f"{source}: {message}"
+        super().__init__(_one_line(text))
         self.source, self.field, self.message = source, field_name, message
+
+
+def _one_line(text: str) -> str:
+    """An error is one line: control characters from a file name or a field name are shown escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that keeps dates as text: the reader checks them and names the field when one is wrong
+    (PyYAML's own timestamp constructor fails on 2026-02-30 with no word of where)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 @dataclass
@@ -293,7 +310,7 @@ def read_document(path: Path) -> Any:
     try:
         if suffix == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except json.JSONDecodeError as exc:
         raise RequestError(source, "", f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except yaml.YAMLError as exc:
