@@ -9,7 +9,6 @@ retracted (../shared/notes: faster and flatter than asserting a batch).
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,9 @@ from pyDatalog import pyDatalog
 from .kb import KbError, KnowledgeBase, query
 from .request import Request, RequestError
 
-_ids = itertools.count(1)
+# Every request is asserted under the same internal number and retracted before the next one: pyDatalog
+# keeps every constant it has seen, so a fresh number per request would grow its tables without end.
+_RID = 1
 
 MET, NOT_MET, NOT_DOCUMENTED = "met", "not_met", "not_documented"
 
@@ -49,6 +50,7 @@ class Derivation:
     status: dict[str, str] = field(default_factory=dict)  # node -> status
     rows: dict[str, list[Row]] = field(default_factory=dict)  # leaf node -> rows
     candidates: list[str] = field(default_factory=list)  # pathways this request type is reviewed under
+    unknown: list[tuple[str, str]] = field(default_factory=list)  # (field, name) the vocabulary lacks
 
 
 class Engine:
@@ -75,7 +77,7 @@ class Engine:
         kb.activate()
         for payer in payers:
             self.check(request, payer)
-        rid = next(_ids)
+        rid = _RID
         facts = request.facts(rid, kb.value_aliases)
         for fact in facts:
             pyDatalog.assert_fact(*fact)
@@ -88,7 +90,11 @@ class Engine:
                 payer, node, status, note, x, y, z = answer
                 if payer in rows:
                     rows[payer][node].append(Row(status, note, x, y, z))
+            # reading 16: a name the vocabulary does not know is never silently dropped
+            unknown = sorted(query("unknown_item", rid, "?F", "?N")) if request.lists else []
             out = {p: self._derive(rid, request, p, rows[p]) for p in payers}
+            for derivation in out.values():
+                derivation.unknown = unknown
         finally:
             for fact in facts:
                 pyDatalog.retract_fact(*fact)

@@ -72,6 +72,10 @@ class Explainer:
         }
         if d.refer_by:
             out["refer_by"] = d.refer_by
+        if d.unknown:
+            out["unclassified"] = [{"field": f, "name": d.request.display(n),
+                                    "because": f"unknown drug '{d.request.display(n)}': not classified"}
+                                   for f, n in d.unknown]
         if d.decision == "deny" and policy.otherwise:
             out["otherwise"] = [{"text": t, "cite": c} for t, c in policy.otherwise]
         out["provenance"] = {"policy": policy.id, "revision": policy.revision, "title": policy.title,

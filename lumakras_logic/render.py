@@ -46,6 +46,8 @@ def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
     out = [headline(a), f"  policy: {title} ({a['policy']}, revision {revision})"]
     out.append(f"  kb digest {prov.get('kb_digest', '?')}; request {prov.get('request_source', '?')}"
                f" of {prov.get('request_date', '?')}")
+    for u in a.get("unclassified", []):
+        out.append(f"  {u['field']}: {u['because']}; no criterion counted it")
     out.append("")
     if a["decision"] in ("approve", "refer"):
         verb = "approved" if a["decision"] == "approve" else "referred"

@@ -154,6 +154,17 @@ def test_impossible_calendar_date_in_json_is_a_request_error(tmp_path):
     rejected(write(tmp_path, json.dumps({"id": "BAD-D", "date": "2026-13-01"}), "req.json"), "date")
 
 
+@pytest.mark.parametrize("name, text", [
+    ("t.yaml", "id: T\ndate: 2026-03-01T10:30:00\nmember:\n  birth_date: 1961-05-02 00:00:00\n"),
+    ("t.json", json.dumps({"id": "T", "date": "2026-03-01T10:30:00", "member": {"birth_date": "1961-05-02"}})),
+], ids=["yaml", "json"])
+def test_iso_datetime_is_read_as_its_date(tmp_path, name, text):
+    """REQUESTS.md: `date` is ISO 8601; the reader turns a datetime into its date (Reader.date)."""
+    req = load_request(write(tmp_path, text, name), today=TODAY)
+    assert req.date == dt.date(2026, 3, 1)
+    assert req.scalars["member.age"] == 64
+
+
 def test_birth_date_after_the_request_date(tmp_path):
     err = rejected(write(tmp_path, "id: B\ndate: 2026-03-01\nmember:\n  birth_date: 2026-03-02\n"),
                    "member.birth_date")
