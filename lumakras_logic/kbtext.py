@@ -136,6 +136,8 @@ class _Parser:
             self.i += 1
             return tok.text, self.constant_value(tok)
         if tok.kind == "name" and (tok.text[0].isupper() or tok.text.startswith("_")):
+            if tok.text in _RESERVED:
+                raise self.error(f"{tok.text!r} is a Python builtin and cannot name a variable")
             if not allow_variables:
                 raise self.error(f"a fact takes constants only, found variable {tok.text!r}")
             self.i += 1

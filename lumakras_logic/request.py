@@ -160,10 +160,11 @@ class _Reader:
         if isinstance(value, dt.date):
             return value
         if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
+            for parse in (dt.date.fromisoformat, lambda text: dt.datetime.fromisoformat(text).date()):
+                try:
+                    return parse(value.strip())
+                except ValueError:
+                    pass
         raise self.fail(path, f"must be a date YYYY-MM-DD, got {value!r}")
 
     def names(self, value: Any, path: str) -> list[str]:

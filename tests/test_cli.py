@@ -216,7 +216,7 @@ def test_broken_kb_dir(tmp_path):
     evil.write_text(f"+ fine('a')\n__import__('os').system('touch {mark}')\n", encoding="utf-8")
     r = run("decide", APPROVE, "--payer", "centene", "--kb", kb)
     assert r.exit_code == 3
-    assert f"{evil}:2" in r.stderr
+    assert "evil.dl:2: " in r.stderr  # the path is shown relative to the working folder when it can be
     assert r.stdout == ""
     assert not mark.exists()
 
@@ -255,7 +255,7 @@ def test_why_on_approve_shows_the_tree_with_rules():
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines()[0].endswith("APPROVE via I.A for 6 months")
     assert "Why approved: pathway I.A is derived" in r.stdout
-    assert re.search(r"rests on kb/\S+\.dl:\d+", r.stdout)
+    assert re.search(r"rests on \S*kb/\S+\.dl:\d+", r.stdout)
     assert "rests on" not in run("why", APPROVE, "--payer", "centene", "--no-rules").stdout
 
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TODAY
+from conftest import ROOT, TODAY, shared_decider
 
 from lumakras_logic import kb as kb_module
 from lumakras_logic.api import Decider
@@ -270,7 +270,6 @@ def test_kb_is_parsed_once_per_decider(monkeypatch):
         assert len(loads) == 1
     finally:
         monkeypatch.undo()
-        from conftest import shared_decider
         shared_decider()
 
 
