@@ -63,9 +63,8 @@ class Engine:
         self._kleene, self._units = table, units
         self._outcome_rank = dict(query("outcome_rank", "?O", "?K"))
         self._targets: dict[tuple[str, str, str, str], str] = {}
-        if kb._defined("refer_target"):
-            for p, w, c, lob, pol in query("refer_target", "?P", "?W", "?C", "?L", "?Pol"):
-                self._targets[(p, w, c, lob)] = pol
+        for p, w, c, lob, pol in kb.ask("refer_target", "?P", "?W", "?C", "?L", "?Pol"):
+            self._targets[(p, w, c, lob)] = pol
 
     # public -----------------------------------------------------------------------------------------
     def decide(self, request: Request, payer: str) -> Derivation:
@@ -91,7 +90,7 @@ class Engine:
                 if payer in rows:
                     rows[payer][node].append(Row(status, note, x, y, z))
             # reading 16: a name the vocabulary does not know is never silently dropped
-            unknown = sorted(query("unknown_item", rid, "?F", "?N")) if request.lists else []
+            unknown = sorted(kb.ask("unknown_item", rid, "?F", "?N")) if request.lists else []
             out = {p: self._derive(rid, request, p, rows[p]) for p in payers}
             for derivation in out.values():
                 derivation.unknown = unknown
@@ -151,7 +150,7 @@ class Engine:
             pathway = chosen.id
             decision = chosen.outcome
             if decision == "approve":
-                found = query("approval_months", rid, payer, pathway, "?M")
+                found = self.kb.ask("approval_months", rid, payer, pathway, "?M")
                 months = min(m for (m,) in found) if found else None
             elif decision == "refer":
                 refer_to, refer_by = self._referral(request, payer, pathway, status)

@@ -134,6 +134,7 @@ class KnowledgeBase:
             digest.update(display.encode() + b"\0" + path.read_bytes() + b"\0")
             self.statements += parse_file(path, display)
         self.digest = digest.hexdigest()
+        self._heads = {s.head for s in self.statements}
         self._load()
         self._read_structure()
 
@@ -170,10 +171,10 @@ class KnowledgeBase:
         self.policies: dict[str, Policy] = {}
         for p, pid, title, rev in query("policy", "?P", "?I", "?T", "?V"):
             self.policies[p] = Policy(p, pid, title, rev)
-        for p, f in query("requires_field", "?P", "?F") if self._defined("requires_field") else []:
+        for p, f in self.ask("requires_field", "?P", "?F"):
             if p in self.policies:
                 self.policies[p].requires.append(f)
-        for p, text, cite in query("otherwise", "?P", "?T", "?C") if self._defined("otherwise") else []:
+        for p, text, cite in self.ask("otherwise", "?P", "?T", "?C"):
             if p in self.policies:
                 self.policies[p].otherwise.append((text, cite))
 
@@ -200,24 +201,28 @@ class KnowledgeBase:
 
         self.sentences = {(k, s, n): t for k, s, n, t in query("explains", "?K", "?S", "?N", "?T")}
         self.field_labels = dict(query("field_label", "?F", "?L"))
-        self.value_aliases = {(f, w): v for f, w, v in query("value_alias", "?F", "?W", "?V")} \
-            if self._defined("value_alias") else {}
+        self.value_aliases = {(f, w): v for f, w, v in self.ask("value_alias", "?F", "?W", "?V")}
         self.sets: dict[str, list[str]] = defaultdict(list)
         for name, value in query("in_set", "?S", "?V"):
             self.sets[name].append(value)
-        self.class_labels = dict(query("class_label", "?C", "?L")) if self._defined("class_label") else {}
+        self.class_labels = dict(self.ask("class_label", "?C", "?L"))
         self.drug_classes: dict[str, list[str]] = defaultdict(list)
-        for d, c in query("drug_class", "?D", "?C") if self._defined("drug_class") else []:
+        for d, c in self.ask("drug_class", "?D", "?C"):
             self.drug_classes[d].append(c)
-        self.regimen_labels = dict(query("regimen_label", "?G", "?L")) if self._defined("regimen_label") else {}
-        self.class_aliases = dict(query("class_alias", "?N", "?C")) if self._defined("class_alias") else {}
+        self.regimen_labels = dict(self.ask("regimen_label", "?G", "?L"))
+        self.class_aliases = dict(self.ask("class_alias", "?N", "?C"))
         self.subclass = defaultdict(list)
-        for c, w in query("subclass_of", "?C", "?W") if self._defined("subclass_of") else []:
+        for c, w in self.ask("subclass_of", "?C", "?W"):
             self.subclass[c].append(w)
         self.rule_where = self._leaf_rule_locations()
 
-    def _defined(self, predicate: str) -> bool:
-        return any(s.head == predicate for s in self.statements)
+    def defined(self, predicate: str) -> bool:
+        """Whether some fact or rule of the kb defines the predicate."""
+        return predicate in self._heads
+
+    def ask(self, predicate: str, *args: Any) -> list[tuple[Any, ...]]:
+        """query(), or no answers for a predicate this kb does not define (an optional part of a policy)."""
+        return query(predicate, *args) if self.defined(predicate) else []
 
     def _node(self, payer: str, node_id: str, used_by: str) -> Node:
         node = self.nodes.get((payer, node_id))
