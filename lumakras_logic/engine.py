@@ -130,7 +130,7 @@ class Engine:
                 leaf_rows = rows.get(node_id)
                 if not leaf_rows:
                     raise KbError(f"{node.test_where or node.where}: leaf {payer} {node_id} derived no "
-                                       f"row for request {request.id!r} (test kind {node.test[0]!r})")
+                                  f"row for request {request.id!r} (test kind {node.test[0]!r})")
                 leaf_rows.sort(key=lambda r: (r.status, r.note, str(r.x), str(r.y), str(r.z)))
                 result = self.combine("any", [r.status for r in leaf_rows])
             else:
@@ -142,19 +142,20 @@ class Engine:
         candidates = [w for w in kb.pathways[payer] if w.request_type in (rtype, "any")]
         for w in kb.pathways[payer]:
             walk(w.id)
-        met = [w for w in candidates if status[w.id] == MET]
-        met.sort(key=lambda w: self._outcome_rank.get(w.outcome, 99))
+        # DECISIONS.md: the decision is the "one of the following" of the candidate pathways: met is the
+        # outcome of the best-ranked met pathway, not_documented is pend, not_met is deny.
+        overall = self.combine("any", [status[w.id] for w in candidates])
         decision, pathway, months, refer_to, refer_by = "deny", None, None, None, None
-        if met:
-            chosen = met[0]
-            pathway = chosen.id
-            decision = chosen.outcome
+        if overall == MET:
+            chosen = min((w for w in candidates if status[w.id] == MET),
+                         key=lambda w: self._outcome_rank.get(w.outcome, 99))
+            pathway, decision = chosen.id, chosen.outcome
             if decision == "approve":
                 found = self.kb.ask("approval_months", rid, payer, pathway, "?M")
                 months = min(m for (m,) in found) if found else None
             elif decision == "refer":
                 refer_to, refer_by = self._referral(request, payer, pathway, status)
-        elif any(status[w.id] == NOT_DOCUMENTED for w in candidates):
+        elif overall == NOT_DOCUMENTED:
             decision = "pend"
         return Derivation(request=request, payer=payer, decision=decision, pathway=pathway, months=months,
                           refer_to=refer_to, refer_by=refer_by, status=status, rows=dict(rows),

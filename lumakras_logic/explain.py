@@ -52,7 +52,7 @@ class Explainer:
         to_document: list[dict[str, Any]] = []
         if d.pathway:
             pathway = kb.node(d.payer, d.pathway)
-            criteria = [self.criterion(d, part, pathway_id=d.pathway) for part in pathway.parts
+            criteria = [self.criterion(d, part) for part in pathway.parts
                         if d.status[part] == MET]
         else:
             closest = self.closest(d)
@@ -88,7 +88,7 @@ class Explainer:
         entries = []
         for index, pathway_id in enumerate(d.candidates):
             node = self.kb.node(d.payer, pathway_id)
-            parts = [self.criterion(d, part, pathway_id=pathway_id) for part in node.parts]
+            parts = [self.criterion(d, part) for part in node.parts]
             not_met = sum(p["status"] == NOT_MET for p in parts)
             missing = sum(p["status"] == NOT_DOCUMENTED for p in parts)
             entries.append(((not_met, missing, index), {
@@ -103,7 +103,7 @@ class Explainer:
         entries.sort(key=lambda e: e[0])
         return [e[1] for e in entries]
 
-    def criterion(self, d: Derivation, node_id: str, pathway_id: str, depth: int = 0) -> dict[str, Any]:
+    def criterion(self, d: Derivation, node_id: str) -> dict[str, Any]:
         """One criterion with its status, the policy's words, why, and the parts that decided it."""
         node = self.kb.node(d.payer, node_id)
         status = d.status[node_id]
@@ -119,7 +119,7 @@ class Explainer:
             entry["because"] = [_HOW_WORDS[(how, status)].format(ids=ids)]
             entry["rules"] = [node.where] if node.where else []
             entry["combines"] = how
-            entry["parts"] = [self.criterion(d, p, pathway_id, depth + 1) for p in deciding]
+            entry["parts"] = [self.criterion(d, p) for p in deciding]
         return entry
 
     def leaf_rules(self, node: Node, rows: list[Row]) -> list[str]:
