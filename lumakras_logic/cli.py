@@ -7,11 +7,12 @@ others are still answered); 3 the knowledge base could not be loaded.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from .api import Decider
+from .api import Decider, Outcome
 from .kb import KbError
 from .render import summary, to_json, why
 
@@ -22,6 +23,15 @@ _kb_option = click.option(
     "--kb", "kb_dirs", multiple=True, type=click.Path(path_type=Path),
     help="Knowledge-base folder or .dl file (repeatable; default: the project's kb/).",
 )
+
+
+def _outcomes(decider: Decider, paths: list[Path], payer: str | None) -> Iterator[Outcome]:
+    """The answers file by file; a kb that fails on a request (a leaf with no rule) ends with exit 3."""
+    try:
+        yield from decider.answer_files(paths, payer)
+    except KbError as exc:
+        click.echo(f"lumakras: knowledge base: {exc}", err=True)
+        sys.exit(EXIT_BAD_KB)
 
 
 def _decider(kb_dirs: tuple[Path, ...]) -> Decider:
@@ -65,7 +75,7 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs
     decider = _decider(kb_dirs)
     payer = _payer(decider, payer)
     answers, failed = [], False
-    for outcome in decider.answer_files(requests, payer):
+    for outcome in _outcomes(decider, list(requests), payer):
         if outcome.error is not None:
             click.echo(f"lumakras: {outcome.error}", err=True)
             failed = True
@@ -102,7 +112,7 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
     decider = _decider(kb_dirs)
     payer = _payer(decider, payer)
     failed = False
-    for outcome in decider.answer_files([request], payer):
+    for outcome in _outcomes(decider, [request], payer):
         if outcome.error is not None:
             click.echo(f"lumakras: {outcome.error}", err=True)
             failed = True

@@ -215,6 +215,26 @@ class KnowledgeBase:
         for c, w in self.ask("subclass_of", "?C", "?W"):
             self.subclass[c].append(w)
         self.rule_where = self._leaf_rule_locations()
+        self._validate()
+
+    def _validate(self) -> None:
+        """Structural mistakes a policy author can make, reported with file:line before any request."""
+        hows = {h for (h, _u) in self.ask("kleene_unit", "?H", "?U")}
+        kinds = {kind for (kind, _s, _n) in self.rule_where}
+        combine_where = {(s.args[0], s.args[1]): f"{s.path}:{s.line}" for s in self._facts("combines")}
+        for (payer, node_id), node in sorted(self.nodes.items()):
+            where = node.where or f"{payer} {node_id}"
+            if node.how is not None and node.how not in hows:
+                raise KbError(f"{combine_where.get((payer, node_id), where)}: {payer} {node_id} combines its "
+                              f"parts by {node.how!r}; the Kleene table (kb/engine/kleene.dl) knows "
+                              f"{', '.join(sorted(hows))}")
+            if node.test is not None and node.parts:
+                raise KbError(f"{node.test_where}: {payer} {node_id} has both a test and parts")
+            if node.test is None and not node.parts:
+                raise KbError(f"{where}: {payer} {node_id} has neither a test nor parts (part_of facts)")
+            if node.test is not None and node.test[0] not in kinds:
+                raise KbError(f"{node.test_where}: {payer} {node_id} asks a test of kind {node.test[0]!r}, "
+                              f"which no leaf rule defines (kinds: {', '.join(sorted(kinds))})")
 
     def defined(self, predicate: str) -> bool:
         """Whether some fact or rule of the kb defines the predicate."""
