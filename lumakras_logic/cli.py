@@ -1,7 +1,8 @@
 """The `lumakras` command line.
 
-Exit status: 0 every request answered (whatever the decision); 2 a request could not be read (the
-others are still answered); 3 the knowledge base could not be loaded.
+Exit status: 0 every request answered (whatever the decision); 1 `check` or `test` found problems; 2 a
+request, case or query could not be read (the others are still answered); 3 the knowledge base could not
+be loaded (lumakras_logic/cliutil.py).
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ from pathlib import Path
 import click
 
 from .api import Decider, Outcome
+from .cliutil import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
+from .cliutil import EXIT_BAD_KB, kb_option, load_decider
 from .kb import KbError
 from .render import summary, to_json, why
 
-EXIT_BAD_REQUEST = 2
-EXIT_BAD_KB = 3
-
-_kb_option = click.option(
-    "--kb", "kb_dirs", multiple=True, type=click.Path(path_type=Path),
-    help="Knowledge-base folder or .dl file (repeatable; default: the project's kb/).",
-)
+_kb_option = kb_option
 
 
 def _outcomes(decider: Decider, paths: list[Path], payer: str | None) -> Iterator[Outcome]:
@@ -34,12 +31,7 @@ def _outcomes(decider: Decider, paths: list[Path], payer: str | None) -> Iterato
         sys.exit(EXIT_BAD_KB)
 
 
-def _decider(kb_dirs: tuple[Path, ...]) -> Decider:
-    try:
-        return Decider(list(kb_dirs) or None)
-    except KbError as exc:
-        click.echo(f"lumakras: knowledge base: {exc}", err=True)
-        sys.exit(EXIT_BAD_KB)
+_decider = load_decider
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,6 +121,10 @@ def _payer(decider: Decider, payer: str | None) -> str | None:
     choices = ", ".join([*decider.kb.payers(), "all"])
     click.echo(f"lumakras: --payer: unknown payer {payer!r}; one of {choices}", err=True)
     sys.exit(EXIT_BAD_REQUEST)
+
+
+# Subcommands defined in their own modules (each imports cliutil, never this module).
+# main.add_command(...) lines go here.
 
 
 if __name__ == "__main__":  # pragma: no cover
