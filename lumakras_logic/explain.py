@@ -7,6 +7,7 @@ that produced it. A new rule or criterion explains itself with no new code here.
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 from .engine import MET, NOT_DOCUMENTED, NOT_MET, Derivation, Row
@@ -42,6 +43,17 @@ class Explainer:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
+        self._digests: dict[str, str] = {}
+        try:
+            self.version = f"lumakras-logic {metadata.version('lumakras-logic')}"
+        except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+            self.version = "lumakras-logic (not installed)"
+
+    def digest(self, payer: str) -> str:
+        """The digest of the kb files that decide this payer's requests (KnowledgeBase.payer_digest)."""
+        if payer not in self._digests:
+            self._digests[payer] = self.kb.payer_digest(payer)
+        return self._digests[payer]
 
     # the answer ---------------------------------------------------------------------------------------
     def answer(self, d: Derivation) -> dict[str, Any]:
@@ -79,7 +91,8 @@ class Explainer:
         if d.decision == "deny" and policy.otherwise:
             out["otherwise"] = [{"text": t, "cite": c} for t, c in policy.otherwise]
         out["provenance"] = {"policy": policy.id, "revision": policy.revision, "title": policy.title,
-                             "kb_digest": kb.digest[:16], "request_source": d.request.source,
+                             "kb_digest": self.digest(d.payer), "kb_files": kb.payer_files(d.payer),
+                             "engine": self.version, "request_source": d.request.source,
                              "request_date": d.request.date.isoformat()}
         return out
 

@@ -38,15 +38,21 @@ def default_kb_dir() -> Path:
 
 def kb_files(dirs: list[Path]) -> list[tuple[Path, str]]:
     """Every .dl file under the given folders (or the files themselves), in a stable order."""
-    out: list[tuple[Path, str]] = []
+    return [(path, display) for path, display, _name in _kb_files(dirs)]
+
+
+def _kb_files(dirs: list[Path]) -> list[tuple[Path, str, str]]:
+    """(path, name to show, name for the digest): the last is the folder's own name and the path within
+    it ('kb/engine/tests.dl'), so that a digest does not depend on where the command runs."""
+    out: list[tuple[Path, str, str]] = []
     for d in dirs:
         if d.is_file():
-            out.append((d, str(d)))
+            out.append((d, str(d), d.name))
             continue
         if not d.is_dir():
             raise KbError(f"{d}: no such knowledge-base folder")
         for f in sorted(d.rglob("*.dl")):
-            out.append((f, _display(f)))
+            out.append((f, _display(f), f"{d.resolve().name}/{f.relative_to(d).as_posix()}"))
     return out
 
 
@@ -123,23 +129,64 @@ class KnowledgeBase:
 
     _active: KnowledgeBase | None = None
 
-    def __init__(self, dirs: list[Path] | None = None) -> None:
+    def __init__(self, dirs: list[Path] | None = None, strict: bool = True) -> None:
+        """Load the kb. `strict`: the first problem raises KbError; otherwise every problem found while
+        loading is kept in `problems` as 'file:line: message' (`lumakras check`), and what can be loaded is."""
         self.dirs = dirs or [default_kb_dir()]
+        self.strict = strict
+        self.problems: list[str] = []
         self.statements: list[Statement] = []
-        files = kb_files(self.dirs)
+        files = _kb_files(self.dirs)
         if not files:
             raise KbError(f"{', '.join(map(str, self.dirs))}: no .dl files")
-        digest = hashlib.sha256()
-        for path, display in files:
-            digest.update(display.encode() + b"\0" + path.read_bytes() + b"\0")
-            self.statements += parse_file(path, display)
-        self.digest = digest.hexdigest()
+        errors: list[KbSyntaxError] | None = None if strict else []
+        self.file_digests: dict[str, str] = {}  # name for the digest -> sha256 of the file
+        self._file_name: dict[str, str] = {}  # name shown (Statement.path) -> name for the digest
+        for path, display, name in files:
+            self.file_digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            self._file_name[display] = name
+            self.statements += parse_file(path, display, errors)
+        self.problems += [str(e) for e in errors or []]
+        self.digest = self._digest(list(self.file_digests))
         self._heads = {s.head for s in self.statements}
-        self._load()
-        self._read_structure()
+        self._undeclared: set[tuple[str, str]] = set()
+        if self._load():
+            self._read_structure()
+
+    def _digest(self, files: list[str]) -> str:
+        digest = hashlib.sha256()
+        for display in files:
+            digest.update(display.encode() + b"\0" + self.file_digests[display].encode() + b"\0")
+        return digest.hexdigest()
+
+    def payer_files(self, payer: str) -> list[str]:
+        """The kb files that can decide a payer's requests: those that state no other payer's facts (the
+        engine, the vocabulary, the market) and the payer's own. A change to another payer's file leaves
+        this payer's answers, and their digest, as they were."""
+        owners: dict[str, set[str]] = defaultdict(set)
+        for s in self.statements:
+            if s.is_fact and s.args and isinstance(s.args[0], str) and s.args[0] in self.policies:
+                owners[self._file_name[s.path]].add(s.args[0])
+        return [f for f in self.file_digests if not owners.get(f) or payer in owners[f]]
+
+    def payer_digest(self, payer: str) -> str:
+        """sha256 over the names and contents of payer_files(payer)."""
+        return self._digest(self.payer_files(payer))
+
+    def _problem(self, message: str) -> None:
+        if self.strict:
+            raise KbError(message)
+        self.problems.append(message)
+
+    def fact_where(self, predicate: str, *args: Any) -> str:
+        """file:line of the first fact of predicate whose leading arguments are args ('' if none)."""
+        for s in self._facts(predicate):
+            if s.args[: len(args)] == args:
+                return f"{s.path}:{s.line}"
+        return ""
 
     # loading ----------------------------------------------------------------------------------------
-    def _load(self) -> None:
+    def _load(self) -> bool:
         pyDatalog.clear()
         text = "\n".join(s.text for s in self.statements)
         try:
@@ -150,8 +197,10 @@ class KnowledgeBase:
             if isinstance(line, int) and 1 <= line <= len(self.statements):
                 st = self.statements[line - 1]
                 where = f"{st.path}:{st.line}: "
-            raise KbError(f"{where}pyDatalog rejected the statement: {exc}") from None
+            self._problem(f"{where}pyDatalog rejected the statement: {exc}")
+            return False
         KnowledgeBase._active = self
+        return True
 
     def activate(self) -> None:
         """Make this kb the one pyDatalog holds (pyDatalog has one kb per thread)."""
@@ -223,17 +272,19 @@ class KnowledgeBase:
         kinds = {kind for (kind, _s, _n) in self.rule_where}
         combine_where = {(s.args[0], s.args[1]): f"{s.path}:{s.line}" for s in self._facts("combines")}
         for (payer, node_id), node in sorted(self.nodes.items()):
+            if (payer, node_id) in self._undeclared:
+                continue
             where = node.where or f"{payer} {node_id}"
             if node.how is not None and node.how not in hows:
-                raise KbError(f"{combine_where.get((payer, node_id), where)}: {payer} {node_id} combines its "
+                self._problem(f"{combine_where.get((payer, node_id), where)}: {payer} {node_id} combines its "
                               f"parts by {node.how!r}; the Kleene table (kb/engine/kleene.dl) knows "
                               f"{', '.join(sorted(hows))}")
             if node.test is not None and node.parts:
-                raise KbError(f"{node.test_where}: {payer} {node_id} has both a test and parts")
+                self._problem(f"{node.test_where}: {payer} {node_id} has both a test and parts")
             if node.test is None and not node.parts:
-                raise KbError(f"{where}: {payer} {node_id} has neither a test nor parts (part_of facts)")
+                self._problem(f"{where}: {payer} {node_id} has neither a test nor parts (part_of facts)")
             if node.test is not None and node.test[0] not in kinds:
-                raise KbError(f"{node.test_where}: {payer} {node_id} asks a test of kind {node.test[0]!r}, "
+                self._problem(f"{node.test_where}: {payer} {node_id} asks a test of kind {node.test[0]!r}, "
                               f"which no leaf rule defines (kinds: {', '.join(sorted(kinds))})")
 
     def defined(self, predicate: str) -> bool:
@@ -247,8 +298,14 @@ class KnowledgeBase:
     def _node(self, payer: str, node_id: str, used_by: str) -> Node:
         node = self.nodes.get((payer, node_id))
         if node is None:
-            raise KbError(f"{payer} {node_id}: named by {used_by} but no node('{payer}', '{node_id}', ...) "
-                          "fact gives its text and citation")
+            where = self.fact_where(used_by, payer, node_id)
+            if not where and used_by == "part_of":
+                where = next((f"{s.path}:{s.line}" for s in self._facts("part_of")
+                              if s.args[0] == payer and s.args[2] == node_id), "")
+            self._problem(f"{where or payer + ' ' + node_id}: {used_by} names criterion {payer} {node_id}, but "
+                          f"no node('{payer}', '{node_id}', Text, Citation) fact defines it")
+            node = self.nodes[(payer, node_id)] = Node(payer, node_id, "", "")
+            self._undeclared.add((payer, node_id))
         return node
 
     def _leaf_rule_locations(self) -> dict[tuple[str, str, str], str]:
@@ -290,9 +347,9 @@ class KnowledgeBase:
         return []
 
 
-def load_kb(dirs: list[Path] | None = None) -> KnowledgeBase:
+def load_kb(dirs: list[Path] | None = None, strict: bool = True) -> KnowledgeBase:
     """Load a kb, turning a syntax error into a KbError that names file:line."""
     try:
-        return KnowledgeBase(dirs)
+        return KnowledgeBase(dirs, strict)
     except KbSyntaxError as exc:
         raise KbError(str(exc)) from None

@@ -64,18 +64,29 @@ class Statement:
     is_fact: bool
     args: tuple = ()  # arguments of the fact or of the rule's head: Python values, `Var` for a variable
     comment: str = ""
+    block_comment: str = ""  # the comment the statement stands under: its own, or its block's first statement's
+    block_line: int = 0  # the line of the first statement of its block (statements with no blank line between)
     body_predicates: list[tuple[str, bool]] = field(default_factory=list)  # (name, negated)
     body_atoms: list[tuple[str, bool, tuple]] = field(default_factory=list)  # (name, negated, args)
 
 
-def tokenize(text: str, path: str) -> list[Token]:
+def tokenize(text: str, path: str, errors: list[KbSyntaxError] | None = None) -> list[Token]:
+    """The file's tokens. With `errors`, text outside the subset is recorded there and left out as an
+    'error' token (its statement is then dropped) instead of stopping at the first."""
     tokens: list[Token] = []
     pos, line = 0, 1
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
             snippet = text[pos : pos + 20].split("\n")[0]
-            raise KbSyntaxError(path, line, f"unexpected text {snippet!r}: not part of the Datalog subset")
+            error = KbSyntaxError(path, line, f"unexpected text {snippet!r}: not part of the Datalog subset")
+            if errors is None:
+                raise error
+            errors.append(error)
+            tokens.append(Token("error", snippet, line))
+            end = text.find("\n", pos)
+            pos = len(text) if end < 0 else end
+            continue
         kind = m.lastgroup or ""
         value = m.group()
         if kind == "newline":
@@ -233,51 +244,78 @@ class _Parser:
 
 
 
-def parse_text(text: str, path: str) -> list[Statement]:
-    """Split kb text into statements and check each; raise KbSyntaxError on the first problem."""
+def parse_text(text: str, path: str, errors: list[KbSyntaxError] | None = None) -> list[Statement]:
+    """Split kb text into statements and check each; raise KbSyntaxError on the first problem, or, given
+    `errors`, record every problem there and return the statements that are sound (`lumakras check`)."""
     statements: list[Statement] = []
     comment_block: list[str] = []
     current: list[Token] = []
     depth = 0
-    for tok in tokenize(text, path):
+    block = ""  # the comment the current block of statements stands under
+    block_line = 0
+    blank_since_statement = True
+
+    def finish() -> None:
+        nonlocal block, block_line
+        own = _paragraph(comment_block)
+        if own or blank_since_statement:
+            block, block_line = own, current[0].line
+        try:
+            if any(t.kind == "error" for t in current):
+                return  # already recorded by the tokenizer
+            if depth > 0:
+                raise KbSyntaxError(path, current[0].line, "unbalanced '(': statement never closed")
+            statement = _finish(current, path, comment_block)
+        except KbSyntaxError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            return
+        statement.block_comment, statement.block_line = block, block_line
+        statements.append(statement)
+
+    after_comment = False
+    for tok in tokenize(text, path, errors):
         if tok.kind == "comment":
             if not current:
                 comment_block.append(tok.text)
+            after_comment = True
             continue
         if tok.kind == "newline":
+            was_comment, after_comment = after_comment, False
             if not current:
+                if was_comment:
+                    continue  # the end of a comment line, not a blank line
                 if not comment_block or comment_block[-1] != "":
                     comment_block.append("")
+                blank_since_statement = True
                 continue
             if depth > 0 or current[-1].text in _CONTINUES:
                 continue
-            statements.append(_finish(current, path, comment_block))
-            current, comment_block = [], []
+            finish()
+            current, comment_block, depth, blank_since_statement = [], [], 0, False
             continue
         if tok.text == "(":
             depth += 1
         elif tok.text == ")":
             depth -= 1
             if depth < 0:
-                raise KbSyntaxError(path, tok.line, "unbalanced ')'")
+                error = KbSyntaxError(path, tok.line, "unbalanced ')'")
+                if errors is None:
+                    raise error
+                errors.append(error)
+                current.append(Token("error", ")", tok.line))
+                depth = 0
+                continue
         current.append(tok)
     if current:
-        if depth:
-            raise KbSyntaxError(path, current[0].line, "unbalanced '(': statement never closed")
-        statements.append(_finish(current, path, comment_block))
+        finish()
     return statements
 
 
 def _finish(tokens: list[Token], path: str, comment_block: list[str]) -> Statement:
     parser = _Parser(tokens, path)
     text, head, is_fact, values = parser.statement()
-    # the comment that documents a statement is the last paragraph above it
-    paragraph: list[str] = []
-    for line in reversed(comment_block):
-        if line == "" and paragraph:
-            break
-        if line:
-            paragraph.insert(0, line)
     args = tuple(values)
     return Statement(
         path=path,
@@ -286,15 +324,31 @@ def _finish(tokens: list[Token], path: str, comment_block: list[str]) -> Stateme
         head=head,
         is_fact=is_fact,
         args=args,
-        comment=" ".join(paragraph),
+        comment=_paragraph(comment_block),
         body_predicates=parser.body_predicates,
         body_atoms=parser.body_atoms,
     )
 
 
-def parse_file(path: Path, display: str | None = None) -> list[Statement]:
+def _paragraph(comment_block: list[str]) -> str:
+    """The comment that documents a statement: the last paragraph of comment lines above it."""
+    paragraph: list[str] = []
+    for line in reversed(comment_block):
+        if line == "" and paragraph:
+            break
+        if line:
+            paragraph.insert(0, line)
+    return " ".join(paragraph)
+
+
+def parse_file(path: Path, display: str | None = None,
+               errors: list[KbSyntaxError] | None = None) -> list[Statement]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise KbSyntaxError(display or str(path), 0, f"cannot read: {exc}") from None
-    return parse_text(text, display or str(path))
+        error = KbSyntaxError(display or str(path), 0, f"cannot read: {exc}")
+        if errors is None:
+            raise error from None
+        errors.append(error)
+        return []
+    return parse_text(text, display or str(path), errors)

@@ -36,7 +36,15 @@ def summary(a: dict[str, Any]) -> str:
     if a["decision"] == "pend":
         fields = sorted({t["field"] for t in a["to_document"]})
         lines.append("    send: " + ", ".join(fields))
+    lines.append("    " + provenance(a))
     return "\n".join(lines)
+
+
+def provenance(a: dict[str, Any]) -> str:
+    """What decided the answer, to reproduce and audit it: the policy's revision and the kb's digest."""
+    prov = a.get("provenance", {})
+    return (f"by {a['policy']} revision {prov.get('revision', '?')}, kb {str(prov.get('kb_digest', '?'))[:16]} "
+            f"({len(prov.get('kb_files', []))} files), {prov.get('engine', '?')}")
 
 
 def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
@@ -44,8 +52,9 @@ def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
     prov = a.get("provenance", {})
     title, revision = prov.get("title", a["policy"]), prov.get("revision", "?")
     out = [headline(a), f"  policy: {title} ({a['policy']}, revision {revision})"]
-    out.append(f"  kb digest {prov.get('kb_digest', '?')}; request {prov.get('request_source', '?')}"
-               f" of {prov.get('request_date', '?')}")
+    out.append(f"  kb digest {str(prov.get('kb_digest', '?'))[:16]} ({len(prov.get('kb_files', []))} files), "
+               f"{prov.get('engine', '?')}; request {prov.get('request_source', '?')} "
+               f"of {prov.get('request_date', '?')}")
     for u in a.get("unclassified", []):
         out.append(f"  {u['field']}: {u['because']}; no criterion counted it")
     out.append("")

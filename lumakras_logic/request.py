@@ -23,6 +23,9 @@ Fact = tuple[Any, ...]
 LINES_OF_BUSINESS = ("commercial", "medicaid", "marketplace")
 REQUEST_TYPES = ("initial", "continuation")
 DISEASE_STATES = ("locally_advanced", "advanced", "metastatic", "recurrent", "recurrent_after_resection")
+KRAS_RESULTS = ("positive", "negative")
+KRAS_TESTS = ("fda_approved", "other")
+PRODUCTS = ("lumakras", "sotorasib")
 
 
 class RequestError(Exception):
@@ -194,15 +197,15 @@ _SECTION_FIELDS: dict[str, dict[str, _Spec]] = {
         "condition": ("scalar", lambda r, v, p: token_key(r.text(v, p))),
         "disease_state": ("list", lambda r, v, p: [r.choice(x, f"{p}[{i}]", DISEASE_STATES)
                                                    for i, x in enumerate(v if isinstance(v, list) else [v])]),
-        "kras_g12c": ("scalar", lambda r, v, p: r.choice(v, p, ("positive", "negative"))),
-        "kras_test": ("scalar", lambda r, v, p: r.choice(v, p, ("fda_approved", "other"))),
+        "kras_g12c": ("scalar", lambda r, v, p: r.choice(v, p, KRAS_RESULTS)),
+        "kras_test": ("scalar", lambda r, v, p: r.choice(v, p, KRAS_TESTS)),
     },
     "prescriber": {
         "specialty": ("scalar", lambda r, v, p: token_key(r.text(v, p))),
         "oncologist_consulted": ("scalar", lambda r, v, p: r.boolean(v, p)),
     },
     "medication": {
-        "product": ("scalar", lambda r, v, p: r.choice(v, p, ("lumakras", "sotorasib"))),
+        "product": ("scalar", lambda r, v, p: r.choice(v, p, PRODUCTS)),
         "dose_mg_per_day": ("scalar", lambda r, v, p: r.number(v, p, positive=True)),
         "with": ("names", None),
         "dose_evidence": ("scalar", lambda r, v, p: r.boolean(v, p)),
@@ -223,6 +226,33 @@ _TOP_FIELDS: dict[str, _Spec] = {
     "prior_therapies": ("names", None),
     "intolerant_to": ("names", None),
     "unable_to_tolerate_combination": ("scalar", lambda r, v, p: r.boolean(v, p)),
+}
+
+# What each field holds, as the abstraction of the request space (abstraction.py) needs to know it:
+# (kind, choices), kind one of whole | number (> 0) | text | bool | choice | choice_list | names.
+FIELD_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "member.age": ("whole", ()),
+    "diagnosis.condition": ("text", ()),
+    "diagnosis.disease_state": ("choice_list", DISEASE_STATES),
+    "diagnosis.kras_g12c": ("choice", KRAS_RESULTS),
+    "diagnosis.kras_test": ("choice", KRAS_TESTS),
+    "prescriber.specialty": ("text", ()),
+    "prescriber.oncologist_consulted": ("bool", ()),
+    "medication.product": ("choice", PRODUCTS),
+    "medication.dose_mg_per_day": ("number", ()),
+    "medication.with": ("names", ()),
+    "medication.dose_evidence": ("bool", ()),
+    "medication.generic_unsuitable": ("bool", ()),
+    "continuation.via_plan_benefit": ("bool", ()),
+    "continuation.days_on_therapy": ("whole", ()),
+    "continuation.responding": ("bool", ()),
+    "continuation.new_dose_mg_per_day": ("number", ()),
+    "line_of_business": ("choice", LINES_OF_BUSINESS),
+    "request_type": ("choice", REQUEST_TYPES),
+    "requested_months": ("whole", ()),
+    "prior_therapies": ("names", ()),
+    "intolerant_to": ("names", ()),
+    "unable_to_tolerate_combination": ("bool", ()),
 }
 
 _HANDLED_TOP = {"id", "date", "payer", *(_SECTION_FIELDS), *(_TOP_FIELDS)}

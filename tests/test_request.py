@@ -352,3 +352,11 @@ def test_odd_string_does_not_create_a_predicate(decider):
     decider.answer(req, "all")
     with pytest.raises(KbError):
         query("evil", "?X")
+
+
+def test_field_types_name_every_field_the_reader_reads() -> None:
+    from lumakras_logic.request import _SECTION_FIELDS, _TOP_FIELDS, FIELD_TYPES
+
+    read = {f"{section}.{key}" for section, fields in _SECTION_FIELDS.items() for key, (kind, _r) in fields.items()
+            if kind != "special"} | set(_TOP_FIELDS)
+    assert read == set(FIELD_TYPES)
