@@ -1,0 +1,429 @@
+"""`lumakras rules`: the policies as the kb encodes them, for policy authors reading beside the policy text.
+
+`build_rules` turns the loaded structure of a `KnowledgeBase` into plain dicts (for tests, `--json` and other
+commands); `render_rules` writes those dicts for a person; `rules_command` is the click command. Nothing here
+decides a request: it only reads the pathways, criteria, tests, durations and referral targets back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cliutil import fail, kb_option, load_decider
+from .kb import KnowledgeBase, natural_key
+
+HOW_WORDS = {"all": "all of", "any": "any of", "not": "not"}
+REQUEST_TYPE_WORDS = {
+    "initial": "initial requests",
+    "continuation": "continuation requests",
+    "any": "any request (initial or continuation)",
+}
+CAPPED_WORDS = "or the requested months, whichever is less"
+SET_KINDS = ("one_of", "any_value_in")
+
+
+class RulesError(Exception):
+    """An --payer, --pathway or --criterion the kb does not know; the message names the option."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------------------
+
+
+class _Index:
+    """What the rules view needs beyond KnowledgeBase's structure: where each fact stands, the order of set
+    members as written, who each node is part of, durations and referral targets grouped by pathway."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.fact_where: dict[tuple[str, tuple], str] = {}
+        self.fact_order: dict[tuple[str, tuple], int] = {}
+        for i, s in enumerate(kb.statements):
+            if s.is_fact:
+                key = (s.head, tuple(s.args))
+                self.fact_where.setdefault(key, f"{s.path}:{s.line}")
+                self.fact_order.setdefault(key, i)
+        self.parents: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for (payer, node_id), node in kb.nodes.items():
+            for part in node.parts:
+                self.parents[(payer, part)].append(node_id)
+        for ids in self.parents.values():
+            ids.sort(key=natural_key)
+        self.durations: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        capped = {tuple(row) for row in kb.ask("duration_capped_by_request", "?P", "?W", "?L")}
+        rows = sorted(kb.ask("duration", "?P", "?W", "?L", "?M"),
+                      key=lambda r: (self.fact_order.get(("duration", tuple(r)), len(kb.statements)), str(r[2])))
+        self.lob_order: dict[str, list[str]] = defaultdict(list)
+        for p, w, lob, months in rows:
+            self.durations[(p, w)].append({
+                "line_of_business": lob, "months": months, "capped_by_request": (p, w, lob) in capped,
+                "where": self.fact_where.get(("duration", (p, w, lob, months)), ""),
+            })
+            if lob not in self.lob_order[p]:
+                self.lob_order[p].append(lob)
+        self.targets: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for p, w, crit, lob, pol in kb.ask("refer_target", "?P", "?W", "?C", "?L", "?T"):
+            self.targets[(p, w)].append({"criterion": crit, "line_of_business": lob, "policy": pol})
+        for (p, _w), targets in self.targets.items():
+            targets.sort(key=lambda t, p=p: (natural_key(t["criterion"]), self._lob_rank(p, t["line_of_business"])))
+        # Narrower values a set test counts as a wider one (value_kind_of, read through value_within).
+        self.within: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for f, narrow, wide in kb.ask("value_within", "?F", "?A", "?B"):
+            self.within[f].append((narrow, wide))
+        # Kinds whose Param names an in_set set: the built-in ones, and any the kb's signatures say so.
+        self.set_kinds = set(SET_KINDS) | {k for k, _s, x in kb.ask("test_signature", "?K", "?S", "?X") if x == "set"}
+
+    def _lob_rank(self, payer: str, lob: str) -> tuple[int, str]:
+        order = self.lob_order.get(payer, [])
+        return (order.index(lob), "") if lob in order else (len(order), lob)
+
+    def where(self, predicate: str, *args: Any) -> str:
+        return self.fact_where.get((predicate, args), "")
+
+    def members(self, set_name: Any) -> list[Any]:
+        """The set's members in the order the kb writes them (a member some rule derives comes last)."""
+        values = list(self.kb.sets.get(set_name, []))
+        end = len(self.kb.statements)
+        return sorted(values, key=lambda v: (self.fact_order.get(("in_set", (set_name, v)), end), str(v)))
+
+    def pathways_of(self, payer: str, node_id: str) -> list[str]:
+        """The pathways whose tree holds the node (the node itself when it is a pathway)."""
+        seen: set[str] = set()
+        todo = [node_id]
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            todo += self.parents.get((payer, n), [])
+        return [w.id for w in self.kb.pathways.get(payer, []) if w.id in seen]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe_test(kind: str, field: Any, param: Any, members: list[Any] | None = None,
+                  counts_as: list[tuple[str, str]] | None = None) -> str:
+    """A leaf test in words, as an author checks it against the policy sentence."""
+    f, x = _shown(field), _shown(param)
+    listed = ", ".join(_shown(m) for m in members or []) or f"(the set {x!r} has no members in the kb)"
+    if kind == "equals":
+        return f"{f} = {x}"
+    if kind == "one_of":
+        return f"{f} is one of: {listed}"
+    if kind == "at_least":
+        return f"{f} ≥ {x}"
+    if kind == "at_most":
+        return f"{f} ≤ {x}"
+    if kind == "absent":
+        return f"{f} is not given"
+    if kind == "any_value_in":
+        text = f"{f} includes one of: {listed}"
+        if counts_as:
+            text += " (" + "; ".join(f"{a} counts as {b}" for a, b in counts_as) + ")"
+        return text
+    if kind == "any_in_class":
+        return f"{f} has a drug of class {x}"
+    if kind == "none_in_class":
+        return f"{f} has no drug of class {x}"
+    if kind == "has_drug":
+        return f"{f} has {x}"
+    if kind == "lacks_drug":
+        return f"{f} lacks {x}"
+    if kind == "no_generic_marketed":
+        return f"no generic {f} is marketed on the request date (market facts)"
+    if kind == "recent_label_change":
+        return f"{f} had a label change not reflected in the policy within {x} months before the request date " \
+               "(market facts)"
+    text = f"kind {kind}: field {f}, param {x}"
+    return f"{text} (the set: {listed})" if members is not None else text
+
+
+def _test(ix: _Index, test: tuple[str, Any, Any] | None) -> dict[str, Any] | None:
+    if test is None:
+        return None
+    kind, field, param = test
+    out: dict[str, Any] = {"kind": kind, "field": field, "param": param}
+    members = counts_as = None
+    if kind in ix.set_kinds:
+        members = ix.members(param)
+        out["members"] = members
+        if kind == "any_value_in":
+            wanted = set(members)
+            counts_as = sorted((a, b) for a, b in ix.within.get(field, []) if b in wanted and a not in wanted)
+            if counts_as:
+                out["counts_as"] = [list(pair) for pair in counts_as]
+    label = ix.kb.field_labels.get(field)
+    if label:
+        out["field_label"] = label
+    out["words"] = describe_test(kind, field, param, members, counts_as)
+    return out
+
+
+def _criterion(ix: _Index, payer: str, node_id: str, ancestors: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A node and its parts, nested. A node under several parents appears under each; a cycle (which the
+    kb should never have) is cut and marked."""
+    node = ix.kb.nodes[(payer, node_id)]
+    out: dict[str, Any] = {
+        "id": node_id, "text": node.text, "cite": node.cite, "combines": node.how,
+        "test": _test(ix, node.test), "where": node.where, "test_where": node.test_where or None,
+        "parents": list(ix.parents.get((payer, node_id), [])),
+    }
+    if node_id in ancestors:
+        out["cycle"] = True
+        out["criteria"] = []
+        return out
+    out["criteria"] = [_criterion(ix, payer, part, (*ancestors, node_id)) for part in node.parts]
+    return out
+
+
+def _pathway(ix: _Index, payer: str, pathway_id: str) -> dict[str, Any]:
+    w = next(w for w in ix.kb.pathways[payer] if w.id == pathway_id)
+    tree = _criterion(ix, payer, pathway_id)
+    return {
+        "id": w.id, "outcome": w.outcome, "request_type": w.request_type,
+        "text": tree["text"], "cite": tree["cite"], "combines": tree["combines"], "test": tree["test"],
+        "where": tree["where"], "pathway_where": ix.where("pathway", payer, w.id, w.outcome, w.request_type),
+        "durations": ix.durations.get((payer, w.id), []),
+        "refer_targets": ix.targets.get((payer, w.id), []),
+        "criteria": tree["criteria"],
+    }
+
+
+def _policy(ix: _Index, payer: str) -> dict[str, Any]:
+    pol = ix.kb.policies.get(payer)
+    if pol is None:
+        return {"id": None, "title": None, "revision": None, "where": "", "requires": [], "otherwise": []}
+    return {
+        "id": pol.id, "title": pol.title, "revision": pol.revision,
+        "where": ix.where("policy", payer, pol.id, pol.title, pol.revision),
+        "requires": list(pol.requires),
+        "otherwise": [{"text": t, "cite": c} for t, c in pol.otherwise],
+    }
+
+
+def _nearest(wanted: str, known: list[str], n: int = 5) -> list[str]:
+    """The ids a mistyped one most likely meant: most leading dotted parts in common (siblings first), then
+    the same depth, then spelling (case aside)."""
+    want = wanted.lower().split(".")
+
+    def rank(k: str) -> tuple:
+        parts = k.lower().split(".")
+        shared = 0
+        for a, b in zip(want, parts, strict=False):
+            if a != b:
+                break
+            shared += 1
+        ratio = difflib.SequenceMatcher(None, wanted.lower(), k.lower()).ratio()
+        return (-shared, abs(len(parts) - len(want)), -ratio, natural_key(k))
+
+    return sorted(set(known), key=rank)[:n]
+
+
+def build_rules(kb: KnowledgeBase, payer: str | None = None, pathway: str | None = None,
+                criterion: str | None = None) -> list[dict[str, Any]]:
+    """The policies as data: one dict per payer with its `policy` and its `pathways` (each with durations,
+    referral targets and nested `criteria`); with `criterion`, the payer's `criterion` subtree instead, with
+    the nodes it is part of (`parents`) and the pathways it lies within (`pathways`).
+
+    An unknown payer, pathway or criterion raises RulesError naming the option and the known choices."""
+    kb.activate()  # kb.ask reads pyDatalog's one global kb
+    ix = _Index(kb)
+    payers = sorted(set(kb.policies) | {p for p, ws in kb.pathways.items() if ws})
+    if payer is not None:
+        if payer not in payers:
+            raise RulesError("--payer", f"unknown payer {payer!r}; one of {', '.join(payers)}")
+        payers = [payer]
+    if pathway is not None:
+        have = [p for p in payers if any(w.id == pathway for w in kb.pathways.get(p, []))]
+        if not have:
+            known = "; ".join(f"{p}: {', '.join(w.id for w in kb.pathways.get(p, []))}" for p in payers)
+            raise RulesError("--pathway", f"unknown pathway {pathway!r}; known pathways {known}")
+        payers = have
+    if criterion is not None:
+        have = [p for p in payers if (p, criterion) in kb.nodes]
+        if not have:
+            ids = [n for (p, n) in kb.nodes if p in payers]
+            where = f" for {payers[0]}" if len(payers) == 1 else ""
+            raise RulesError("--criterion", f"unknown criterion {criterion!r}{where}; nearest: "
+                                            f"{', '.join(_nearest(criterion, ids))}")
+        if pathway is not None:
+            have = [p for p in have if pathway in ix.pathways_of(p, criterion)]
+            if not have:
+                within = sorted({w for p in payers for w in ix.pathways_of(p, criterion)}, key=natural_key)
+                raise RulesError("--criterion", f"{criterion} is not part of pathway {pathway}; it lies within "
+                                                f"{', '.join(within) or 'no pathway'}")
+        payers = have
+
+    out: list[dict[str, Any]] = []
+    for p in payers:
+        entry: dict[str, Any] = {"payer": p, "policy": _policy(ix, p)}
+        if criterion is not None:
+            tree = _criterion(ix, p, criterion)
+            tree["pathways"] = ix.pathways_of(p, criterion)
+            entry["criterion"] = tree
+        else:
+            ids = [w.id for w in kb.pathways.get(p, []) if pathway is None or w.id == pathway]
+            entry["pathways"] = [_pathway(ix, p, w) for w in ids]
+        out.append(entry)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Text
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _months(d: dict[str, Any]) -> str:
+    text = f"{d['months']} month{'' if d['months'] == 1 else 's'}"
+    return f"{text} {CAPPED_WORDS}" if d["capped_by_request"] else text
+
+
+def _head(c: dict[str, Any]) -> str:
+    how = f" ({HOW_WORDS.get(c['combines'], c['combines'])})" if c.get("combines") else ""
+    return f"{c['id']}{how}  {c['text']}  [{c['cite']}]"
+
+
+def _where_line(c: dict[str, Any]) -> str:
+    text = f"encoded at {c['where'] or '?'}"
+    if c.get("test_where"):
+        text += f"; test at {c['test_where']}"
+    return text
+
+
+def _tree(c: dict[str, Any], indent: int, parent: str | None, seen: set[str]) -> list[str]:
+    pad, detail = " " * indent, " " * (indent + 4)
+    if c["id"] in seen:
+        return [f"{pad}{c['id']}  (shown above)"]
+    seen.add(c["id"])
+    lines = [pad + _head(c)]
+    if c.get("test"):
+        lines.append(f"{detail}test: {c['test']['words']}")
+    lines.append(detail + _where_line(c))
+    others = [p for p in c.get("parents", []) if p != parent]
+    if parent is not None and others:
+        lines.append(f"{detail}also part of: {', '.join(others)}")
+    if c.get("cycle"):
+        lines.append(f"{detail}(a cycle: {c['id']} is part of itself)")
+        return lines
+    for part in c.get("criteria", []):
+        lines += _tree(part, indent + 2, c["id"], seen)
+    return lines
+
+
+def _policy_lines(entry: dict[str, Any]) -> list[str]:
+    pol = entry["policy"]
+    if pol["id"] is None:
+        return [f"{entry['payer']}  (no policy fact)"]
+    lines = [f"{entry['payer']}  {pol['id']}  {pol['title']}  (revision {pol['revision']})"]
+    if pol["where"]:
+        lines.append(f"  encoded at {pol['where']}")
+    if pol["requires"]:
+        lines.append(f"  requires: {', '.join(pol['requires'])}")
+    for o in pol["otherwise"]:
+        lines.append(f"  otherwise: {o['text']}  [{o['cite']}]")
+    return lines
+
+
+def _pathway_lines(w: dict[str, Any]) -> list[str]:
+    rtype = REQUEST_TYPE_WORDS.get(w["request_type"], f"{w['request_type']} requests")
+    lines = [f"  Pathway {w['id']}: {w['outcome']}, reviews {rtype}",
+             f"    {w['text']}  [{w['cite']}]"]
+    where = f"    encoded at {w['where'] or '?'}"
+    if w["pathway_where"]:
+        where += f"; pathway fact at {w['pathway_where']}"
+    lines.append(where)
+    if w["durations"]:
+        lines.append("    approval duration:")
+        for d in w["durations"]:
+            lob = "any line of business" if d["line_of_business"] == "any" else d["line_of_business"]
+            at = f"  ({d['where']})" if d["where"] else ""
+            lines.append(f"      {lob}: {_months(d)}{at}")
+    elif w["outcome"] == "approve":
+        lines.append("    approval duration: none stated in the kb")
+    if w["refer_targets"]:
+        lines.append("    refers to, by line of business:")
+        by_crit: dict[str, list[str]] = {}
+        for t in w["refer_targets"]:
+            by_crit.setdefault(t["criterion"], []).append(f"{t['line_of_business']} → {t['policy']}")
+        for crit, targets in by_crit.items():
+            lines.append(f"      when {crit} is met: {', '.join(targets)}")
+    elif w["outcome"] == "refer":
+        lines.append("    refers to: no refer_target in the kb")
+    if w.get("test"):
+        lines.append(f"    test: {w['test']['words']}")
+    if w["criteria"]:
+        lines.append(f"    criteria, {HOW_WORDS.get(w['combines'], w['combines'])}:")
+        seen: set[str] = {w["id"]}
+        for c in w["criteria"]:
+            lines += _tree(c, 6, w["id"], seen)
+    return lines
+
+
+def _criterion_lines(c: dict[str, Any]) -> list[str]:
+    lines = [f"  Criterion {c['id']}, part of: {', '.join(c['parents']) or '(nothing: a top-level node)'}",
+             f"  within pathways: {', '.join(c['pathways']) or '(none)'}"]
+    return lines + _tree(c, 4, None, set())
+
+
+def render_rules(data: list[dict[str, Any]]) -> str:
+    """build_rules' dicts for a person: per payer its policy, then each pathway with its criteria as a tree."""
+    blocks: list[str] = []
+    for entry in data:
+        lines = _policy_lines(entry)
+        if "criterion" in entry:
+            lines += [""] + _criterion_lines(entry["criterion"])
+        for w in entry.get("pathways", []):
+            lines += [""] + _pathway_lines(w)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Command
+# ----------------------------------------------------------------------------------------------------------
+
+
+@click.command("rules")
+@click.option("--payer", type=str, default=None, help="Only this payer's policy (default: every payer).")
+@click.option("--pathway", type=str, default=None, help="Only this pathway (e.g. I.A, 2).")
+@click.option("--criterion", type=str, default=None,
+              help="Only this criterion's subtree, with the nodes and pathways it is part of.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same as data (a list of payers).")
+@kb_option
+def rules_command(payer: str | None, pathway: str | None, criterion: str | None, as_json: bool,
+                  kb_dirs: tuple[Path, ...]) -> None:
+    """Show the policies as the kb encodes them, to read beside the policy text.
+
+    For each payer: the policy; for each pathway its outcome, the request type it reviews, its approval
+    durations or referral targets, and its criteria as a tree, each with the policy's words, the
+    citation, the test of a leaf in words and the kb file:line that encodes it. An unknown --payer,
+    --pathway or --criterion is a one-line error (exit 2).
+
+    \b
+    Examples:
+      lumakras rules --payer centene --pathway I.A
+      lumakras rules --payer cigna --pathway 2
+      lumakras rules --payer centene --criterion I.A.1
+      lumakras rules --payer cigna --json
+    """
+    decider = load_decider(kb_dirs)
+    try:
+        data = build_rules(decider.kb, payer, pathway, criterion)
+    except RulesError as exc:
+        fail(str(exc))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else render_rules(data))
