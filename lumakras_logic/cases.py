@@ -11,8 +11,12 @@ A case file is YAML:
         pathway: null                  # the derived pathway (approve, refer)
         approval_months: null
         refer_to: null
+        refer_by: I.D.2                # on refer: the criterion that named the target
+        nearest: I.A                   # on deny or pend: the nearest pathway (the first of `closest`)
         criteria: {I.A.7: not_met}     # the status of any node of the payer's tree
+        because: {I.A.7: Krazati}      # words that a node's `because` sentences must contain: the reason
         to_document: [prior_therapies] # on pend: the fields to send (the set of them)
+        unclassified: [Zorbamab]       # the names the vocabulary did not know (as written)
         error: line_of_business        # instead: the request is rejected naming this field
       cigna:
         decision: approve
@@ -29,9 +33,11 @@ from typing import Any
 import yaml
 
 from .api import Decider
+from .engine import Derivation
 from .request import RequestError, load_request
 
-CHECKED = ("decision", "pathway", "approval_months", "refer_to", "criteria", "to_document", "error")
+CHECKED = ("decision", "pathway", "approval_months", "refer_to", "refer_by", "nearest", "criteria", "because",
+           "to_document", "unclassified", "error")
 STATUSES = ("met", "not_met", "not_documented")
 
 
@@ -50,8 +56,12 @@ class Case:
 def load_cases(path: Path, root: Path | None = None) -> list[Case]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CaseError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise CaseError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     entries = doc.get("cases") if isinstance(doc, dict) and "cases" in doc else [doc]
     if not isinstance(entries, list):
         raise CaseError(f"{path}: cases: must be a list of cases")
@@ -85,6 +95,13 @@ def _case(path: Path, index: int, entry: Any, root: Path | None) -> Case:
         for key in wanted:
             if key not in CHECKED:
                 raise CaseError(f"{where}: expect.{payer}.{key}: unknown key (one of {', '.join(CHECKED)})")
+        for key in ("criteria", "because"):
+            if key in wanted and not isinstance(wanted[key], dict):
+                raise CaseError(f"{where}: expect.{payer}.{key}: must map criterion ids to "
+                                + ("statuses" if key == "criteria" else "words"))
+        for key in ("to_document", "unclassified"):
+            if key in wanted and not isinstance(wanted[key], (list, type(None))):
+                raise CaseError(f"{where}: expect.{payer}.{key}: must be a list")
         for node, status in (wanted.get("criteria") or {}).items():
             if status not in STATUSES:
                 raise CaseError(f"{where}: expect.{payer}.criteria.{node}: {status!r} is not one of {STATUSES}")
@@ -94,7 +111,13 @@ def _case(path: Path, index: int, entry: Any, root: Path | None) -> Case:
 
 def run_case(decider: Decider, case: Case) -> list[str]:
     """Decide the case under each payer it names; return the differences (empty when it passes)."""
+    return run_case_full(decider, case)[0]
+
+
+def run_case_full(decider: Decider, case: Case) -> tuple[list[str], dict[str, Derivation]]:
+    """The differences, and the derivation under each payer the case names (for coverage)."""
     problems: list[str] = []
+    derivations: dict[str, Derivation] = {}
     for payer, wanted in case.expect.items():
         try:
             if isinstance(case.request, Path):
@@ -102,6 +125,7 @@ def run_case(decider: Decider, case: Case) -> list[str]:
             else:
                 request = decider.parse(case.request, str(case.source))
             derivation = decider.engine.decide(request, payer)
+            derivations[payer] = derivation
         except RequestError as exc:
             if wanted.get("error") == exc.field:
                 continue
@@ -112,18 +136,49 @@ def run_case(decider: Decider, case: Case) -> list[str]:
             problems.append(f"{payer}: expected an error on {wanted['error']!r}, got decision {derivation.decision}")
             continue
         answer = decider.explainer.answer(derivation)
-        for key in ("decision", "pathway", "approval_months", "refer_to"):
-            if key in wanted and answer[key] != wanted[key]:
-                problems.append(f"{payer}: {key} is {answer[key]!r}, expected {wanted[key]!r}")
+        got_keys = {**answer, "refer_by": answer.get("refer_by"),
+                    "nearest": answer["closest"][0]["pathway"] if answer["closest"] else None}
+        for key in ("decision", "pathway", "approval_months", "refer_to", "refer_by", "nearest"):
+            if key in wanted and got_keys[key] != wanted[key]:
+                problems.append(f"{payer}: {key} is {got_keys[key]!r}, expected {wanted[key]!r}")
         for node, status in (wanted.get("criteria") or {}).items():
             got = derivation.status.get(node)
             if got is None:
                 problems.append(f"{payer}: criteria.{node}: no such node in the {payer} policy")
             elif got != status:
-                problems.append(f"{payer}: criteria.{node} is {got}, expected {status}")
+                reason = "; ".join(_because(decider, derivation, node))
+                problems.append(f"{payer}: criteria.{node} is {got}, expected {status}"
+                                + (f" (because: {reason})" if reason else ""))
+        for node, words in (wanted.get("because") or {}).items():
+            if (payer, node) not in decider.kb.nodes:
+                problems.append(f"{payer}: because.{node}: no such node in the {payer} policy")
+                continue
+            said = _because(decider, derivation, node)
+            if not any(str(words).lower() in b.lower() for b in said):
+                problems.append(f"{payer}: because.{node} does not say {words!r}; it says {said}")
         if "to_document" in wanted:
             got_fields = sorted({t["field"] for t in answer["to_document"]})
             if got_fields != sorted(wanted["to_document"] or []):
                 wanted_fields = sorted(wanted["to_document"] or [])
                 problems.append(f"{payer}: to_document fields are {got_fields}, expected {wanted_fields}")
-    return problems
+        if "unclassified" in wanted:
+            got_names = sorted(u["name"] for u in answer.get("unclassified", []))
+            if got_names != sorted(wanted["unclassified"] or []):
+                problems.append(f"{payer}: unclassified names are {got_names}, "
+                                f"expected {sorted(wanted['unclassified'] or [])}")
+    return problems, derivations
+
+
+def _because(decider: Decider, derivation: Derivation, node: str) -> list[str]:
+    """A node's reasons, as `lumakras why` gives them: its own sentences, or those of the parts that
+    decided it."""
+    entry = decider.explainer.criterion(derivation, node)
+    out: list[str] = []
+
+    def walk(e: dict[str, Any]) -> None:
+        out.extend(e.get("because", []))
+        for part in e.get("parts", []):
+            walk(part)
+
+    walk(entry)
+    return out

@@ -83,3 +83,14 @@ def test_every_pathway_is_approved_or_referred_by_some_case(statuses) -> None:
     for payer, pathways in kb.pathways.items():
         for pathway in pathways:
             assert "met" in statuses[(payer, pathway.id)], f"no case derives {payer} {pathway.id}"
+
+
+def test_the_abstraction_allows_exactly_what_the_policy_text_allows() -> None:
+    """`lumakras test --coverage` finds the allowed statuses on the abstraction of the request space; it
+    must agree with the table above, written by hand from the policy texts."""
+    from lumakras_logic.abstraction import build_space
+
+    space = build_space(shared_decider())
+    for payer, ids in CRITERIA.items():
+        for criterion in ids:
+            assert space.reachable(payer, criterion) == ALLOWED.get((payer, criterion), ALL), (payer, criterion)

@@ -1,0 +1,169 @@
+"""`lumakras test`: run policy-author test cases (lumakras_logic/cases.py) like a test runner, and show
+which statuses of which criteria the cases drive (`--coverage`).
+
+Coverage compares what the cases reach with what the policy allows: the statuses some request can give
+each criterion, found on the abstraction of the request space built from the kb (abstraction.py). A
+status the policy allows and no case reaches is a gap to fill; one it does not allow is shown as such.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .abstraction import STATUSES, build_space, node_ids
+from .api import Decider
+from .cases import Case, CaseError, load_cases, run_case_full
+from .cliutil import EXIT_BAD_INPUT, EXIT_PROBLEMS, kb_option, load_decider
+
+SHORT = {"met": "met", "not_met": "not_met", "not_documented": "not_doc"}
+
+
+@dataclass
+class Report:
+    """What a run found: results per case, malformed files, and the statuses each node reached."""
+
+    passed: list[Case] = field(default_factory=list)
+    failed: list[tuple[Case, list[str]]] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)
+    files: int = 0
+    reached: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+def case_files(paths: list[Path]) -> list[Path]:
+    """The YAML files under the given folders, or the files themselves."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml"))
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def run_files(decider: Decider, paths: list[Path], root: Path | None = None) -> Report:
+    report = Report()
+    for path in case_files(paths):
+        report.files += 1
+        try:
+            cases = load_cases(path, root)
+        except CaseError as exc:
+            report.malformed.append(str(exc))
+            continue
+        for case in cases:
+            problems, derivations = run_case_full(decider, case)
+            (report.failed.append((case, problems)) if problems else report.passed.append(case))
+            for payer, d in derivations.items():
+                for node, status in d.status.items():
+                    report.reached[(payer, node)].add(status)
+    return report
+
+
+def coverage(decider: Decider, reached: dict[tuple[str, str], set[str]]) -> list[dict[str, Any]]:
+    """Per payer and node: the statuses the policy allows, those the cases reach, and the gaps."""
+    space = build_space(decider)
+    rows: list[dict[str, Any]] = []
+    for payer in decider.kb.payers():
+        for node_id in node_ids(space, payer):
+            allowed = space.reachable(payer, node_id)
+            got = reached.get((payer, node_id), set())
+            rows.append({"payer": payer, "criterion": node_id,
+                         "allowed": [s for s in STATUSES if s in allowed],
+                         "reached": [s for s in STATUSES if s in got],
+                         "gaps": [s for s in STATUSES if s in allowed and s not in got]})
+    return rows
+
+
+def render_coverage(rows: list[dict[str, Any]]) -> str:
+    """A table per payer: ✔ reached, ✘ a gap (allowed, never reached), · not allowed by the policy."""
+    out: list[str] = []
+    by_payer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_payer[r["payer"]].append(r)
+    for payer, items in by_payer.items():
+        width = max(len(r["criterion"]) for r in items)
+        allowed = sum(len(r["allowed"]) for r in items)
+        reached = sum(len(r["allowed"]) - len(r["gaps"]) for r in items)
+        out.append(f"{payer}: {reached} of {allowed} statuses the policy allows are driven by the cases "
+                   f"({len(items)} criteria)")
+        out.append(f"  {'criterion':<{width}}  " + "  ".join(f"{SHORT[s]:<7}" for s in STATUSES))
+        for r in items:
+            marks = []
+            for s in STATUSES:
+                mark = "✔" if s in r["reached"] else ("✘ gap" if s in r["gaps"] else "·")
+                marks.append(f"{mark:<7}")
+            out.append(f"  {r['criterion']:<{width}}  " + "  ".join(marks).rstrip())
+        gaps = [f"{r['criterion']} never {s}" for r in items for s in r["gaps"]]
+        out.append(f"  gaps: {'; '.join(gaps)}" if gaps else "  no gaps")
+        out.append("")
+    out.append("✔ driven by a case   ✘ gap: allowed by the policy, driven by no case   · not allowed by the policy")
+    return "\n".join(out)
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="Also show which statuses of each criterion the cases drive, and the gaps.")
+@click.option("-v", "--verbose", is_flag=True, help="List every case, not only the failures.")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Decide requests without a date as of this day (default: today).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results (and coverage) as JSON.")
+@kb_option
+def test_command(paths: tuple[Path, ...], show_coverage: bool, verbose: bool, today: dt.datetime | None,
+                 as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
+    """Run policy test cases: YAML files of a request and its expected answer per payer.
+
+    PATHS are case files or folders of them (default: tests/cases). Each case passes or fails with the
+    differences; counts come at the end. Exit status 0 all passed, 1 a case failed, 2 a case file is
+    malformed (named with the key at fault), 3 the kb cannot be loaded. The case format is in
+    docs/authoring.md.
+
+    \b
+    Examples:
+      lumakras test tests/cases
+      lumakras test tests/cases/centene-I.A.yaml -v
+      lumakras test --coverage
+    """
+    decider = load_decider(kb_dirs)
+    if today is not None:
+        decider.today = today.date()
+    targets = list(paths) or [Path("tests/cases")]
+    missing = [p for p in targets if not p.exists()]
+    for p in missing:
+        click.echo(f"lumakras: {p}: no such case file or folder", err=True)
+    report = run_files(decider, [p for p in targets if p.exists()], Path.cwd())
+    rows = coverage(decider, report.reached) if show_coverage else []
+    if as_json:
+        click.echo(json.dumps({
+            "passed": [c.name for c in report.passed],
+            "failed": [{"case": c.name, "file": str(c.source), "differences": p} for c, p in report.failed],
+            "malformed": report.malformed,
+            **({"coverage": rows} if show_coverage else {}),
+        }, indent=2, ensure_ascii=False))
+    else:
+        if verbose:
+            for case in report.passed:
+                click.echo(f"PASS  {case.source}: {case.name}")
+        for case, problems in report.failed:
+            click.echo(f"FAIL  {case.source}: {case.name}")
+            for problem in problems:
+                click.echo(f"        {problem}")
+        for message in report.malformed:
+            click.echo(f"lumakras: {message}", err=True)
+        if show_coverage:
+            click.echo("")
+            click.echo(render_coverage(rows))
+        total = len(report.passed) + len(report.failed)
+        click.echo(f"{total} cases in {report.files} files: {len(report.passed)} passed, "
+                   f"{len(report.failed)} failed" + (f", {len(report.malformed)} files malformed"
+                                                     if report.malformed else ""))
+    if report.malformed or missing:
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(EXIT_PROBLEMS if report.failed else 0)
