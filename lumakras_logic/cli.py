@@ -15,9 +15,12 @@ import click
 
 from .api import Decider, Outcome
 from .cliutil import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
-from .cliutil import EXIT_BAD_KB, kb_option, load_decider
+from .cliutil import EXIT_BAD_KB, EXIT_PROBLEMS, kb_option, load_decider
 from .kb import KbError
+from .query import query_command
 from .render import summary, to_json, why
+from .rules import rules_command
+from .runner import test_command
 
 _kb_option = kb_option
 
@@ -115,6 +118,40 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
     sys.exit(EXIT_BAD_REQUEST if failed else 0)
 
 
+@main.command("check")
+@click.argument("kb_paths", nargs=-1, type=click.Path(path_type=Path))
+@_kb_option
+def check_command(kb_paths: tuple[Path, ...], kb_dirs: tuple[Path, ...]) -> None:
+    """Lint a knowledge base: print each problem as file:line: message; exit 1 if there is any.
+
+    KB_PATHS (or --kb) are kb folders or .dl files, loaded together (default: the project's kb/). It
+    reports text outside the Datalog subset; criteria or rules without the policy's words or a citation;
+    criteria a pathway names but nothing defines, or defined but in no pathway; predicates used but never
+    defined; drugs, classes, regimens, sets and fields the vocabulary lacks; duplicate and contradictory
+    facts; and pathways no request can satisfy.
+
+    \b
+    Examples:
+      lumakras check
+      lumakras check kb
+    """
+    from .check import check_kb
+
+    dirs = [*kb_paths, *kb_dirs]
+    problems, kb = check_kb(dirs or None)
+    for problem in problems:
+        click.echo(str(problem))
+    shown = ", ".join(str(d) for d in dirs) or "kb/"
+    if problems:
+        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {shown}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    assert kb is not None
+    payers = "; ".join(f"{p} {kb.policies[p].id}: {len(kb.pathways.get(p, []))} pathways, "
+                       f"{sum(1 for (q, _n) in kb.nodes if q == p)} criteria" for p in kb.payers())
+    click.echo(f"{shown}: no problems in {len(kb.statements)} statements of {len(kb.file_digests)} files "
+               f"({payers}); every pathway can be met")
+
+
 def _payer(decider: Decider, payer: str | None) -> str | None:
     if payer is None or payer == "all" or payer in decider.kb.payers():
         return payer
@@ -125,6 +162,9 @@ def _payer(decider: Decider, payer: str | None) -> str | None:
 
 # Subcommands defined in their own modules (each imports cliutil, never this module).
 # main.add_command(...) lines go here.
+main.add_command(test_command)
+main.add_command(rules_command)
+main.add_command(query_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
