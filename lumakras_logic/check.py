@@ -29,6 +29,7 @@ from .engine import MET, Engine
 from .explain import Explainer
 from .kb import KbError, KnowledgeBase
 from .kbtext import Statement, Var
+from .request import FIELD_TYPES
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class _Checker:
         self.vocabulary()
         self.duplicates()
         self.derived_problems()
+        self.durations()
         return self.problems
 
     # literate rules ----------------------------------------------------------------------------------
@@ -242,6 +244,40 @@ class _Checker:
             where = next((f"{s.path}:{s.line}" for s in reversed(kb.statements) if s.is_fact and subject in s.args),
                          "")
             self.add(where, template.replace("{subject}", str(subject)).replace("{other}", str(other)))
+
+    def durations(self) -> None:
+        """An approving pathway has a duration for every request it can approve (reading 11)."""
+        kb = self.kb
+        facts: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+        for s in kb.statements:
+            if s.is_fact and s.head == "duration" and len(s.args) == 4:
+                facts[(s.args[0], s.args[1])][s.args[2]] = f"{s.path}:{s.line}"
+        lobs = FIELD_TYPES["line_of_business"][1]
+        for payer, pathways in sorted(kb.pathways.items()):
+            policy = kb.policies.get(payer)
+            for w in pathways:
+                if w.outcome != "approve":
+                    continue
+                node = kb.node(payer, w.id)
+                given = facts.get((payer, w.id), {})
+                if not given:
+                    self.add(node.where, f"approving pathway {payer} {w.id} has no duration(...) fact: "
+                                         "its approvals would have no length")
+                elif "any" in given and len(given) > 1:
+                    other = sorted(lob for lob in given if lob != "any")
+                    self.add(given[other[0]], f"pathway {payer} {w.id} has a duration for 'any' line of "
+                                              f"business ({given['any']}) and one for {', '.join(other)}: "
+                                              "give one per line of business, or 'any' alone")
+                elif "any" not in given:
+                    first = given[sorted(given)[0]]
+                    if policy and "line_of_business" not in policy.requires:
+                        self.add(first, f"the durations of {payer} {w.id} depend on line_of_business, which "
+                                        f"the {payer} policy does not require: add "
+                                        f"requires_field('{payer}', 'line_of_business'), or a duration for 'any'")
+                    missing = [lob for lob in lobs if lob not in given]
+                    if missing:
+                        self.add(first, f"pathway {payer} {w.id} has no duration for line of business "
+                                        f"{', '.join(missing)}")
 
     # satisfiability ----------------------------------------------------------------------------------
     def unsatisfiable_pathways(self) -> list[Problem]:

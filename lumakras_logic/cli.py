@@ -53,7 +53,8 @@ def main() -> None:
 @main.command()
 @click.argument("requests", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--payer", type=str, default=None,
-              help="centene, cigna or all (default: the request's own 'payer').")
+              help="A payer of the kb (centene, cigna, ...) or all "
+                   "(default: the request's own 'payer').")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (DECISIONS.md).")
 @_kb_option
 def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
@@ -85,7 +86,8 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs
 
 @main.command("why")
 @click.argument("request", type=click.Path(path_type=Path))
-@click.option("--payer", type=str, default=None, help="centene, cigna or all (default: the request's own 'payer').")
+@click.option("--payer", type=str, default=None, help="A payer of the kb (centene, cigna, ...) or all "
+                   "(default: the request's own 'payer').")
 @click.option("--nearest", type=int, default=3, show_default=True,
               help="On deny or pend, how many of the nearest pathways to show (0: all).")
 @click.option("--no-rules", is_flag=True, help="Leave out the kb file:line each criterion rests on.")
@@ -156,7 +158,8 @@ def _payer(decider: Decider, payer: str | None) -> str | None:
     if payer is None or payer == "all" or payer in decider.kb.payers():
         return payer
     choices = ", ".join([*decider.kb.payers(), "all"])
-    click.echo(f"lumakras: --payer: unknown payer {payer!r}; one of {choices}", err=True)
+    click.echo(f"lumakras: --payer: unknown payer {payer!r}; one of {choices} "
+               "(a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)", err=True)
     sys.exit(EXIT_BAD_REQUEST)
 
 

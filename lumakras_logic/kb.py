@@ -167,11 +167,13 @@ class KnowledgeBase:
         for s in self.statements:
             if s.is_fact and s.args and isinstance(s.args[0], str) and s.args[0] in self.policies:
                 owners[self._file_name[s.path]].add(s.args[0])
-        return [f for f in self.file_digests if not owners.get(f) or payer in owners[f]]
+        shown = {name: display for display, name in self._file_name.items()}
+        return [shown[f] for f in self.file_digests if not owners.get(f) or payer in owners[f]]
 
     def payer_digest(self, payer: str) -> str:
-        """sha256 over the names and contents of payer_files(payer)."""
-        return self._digest(self.payer_files(payer))
+        """sha256 over the contents of payer_files(payer) and their names within their kb folders (so
+        that it does not depend on where the command runs)."""
+        return self._digest([self._file_name[f] for f in self.payer_files(payer)])
 
     def _problem(self, message: str) -> None:
         if self.strict:

@@ -429,7 +429,8 @@ _REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
               help="A request (YAML or JSON) to decide and load as facts about its own request number "
                    "(repeatable). The files that follow it are requests too: --request queries/*.yaml.")
 @click.option("--payer", type=str, default=None,
-              help="With --request: centene, cigna or all (default: each request's own 'payer').")
+              help="With --request: a payer of the kb (centene, cigna, ...) or all "
+                   "(default: each request's own 'payer').")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects {variable: value}.")
 @kb_option
 def query_command(query_or_file: str, more_requests: tuple[Path, ...], requests: tuple[Path, ...],

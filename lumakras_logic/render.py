@@ -20,7 +20,9 @@ def headline(a: dict[str, Any]) -> str:
     word = DECISION_WORDS.get(a["decision"], a["decision"].upper())
     head = f"{a['request']}  {a['payer']} {a['policy']}: {word}"
     if a["decision"] == "approve":
-        head += f" via {a['pathway']} for {a['approval_months']} months"
+        months = a["approval_months"]
+        head += f" via {a['pathway']} " + (f"for {months} months" if months is not None else
+                                          "(the kb gives no duration for this request's line of business)")
     elif a["decision"] == "refer":
         head += f" via {a['pathway']} to {a['refer_to'] or '(no target for this line of business)'}"
     return head

@@ -275,7 +275,13 @@ def parse_request(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "
         raise r.fail("id", "required field is missing")
     rid = r.text(doc["id"], "id")
     day = r.date(doc["date"], "date") if doc.get("date") is not None else (today or dt.date.today())
-    payer = r.choice(doc["payer"], "payer", payers) if doc.get("payer") is not None else None
+    payer = None
+    if doc.get("payer") is not None:
+        written = token_key(r.text(doc["payer"], "payer"))
+        if written not in payers:
+            raise r.fail("payer", f"unknown payer {doc['payer']!r}; the kb has {', '.join(payers)} "
+                                  "(a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)")
+        payer = written
     req = Request(id=rid, source=source, date=day, payer=payer)
 
     def store(path: str, kind: str, reader: Callable[[_Reader, Any, str], Any] | None, value: Any) -> None:

@@ -21,7 +21,7 @@ import click
 from .abstraction import STATUSES, build_space, node_ids
 from .api import Decider
 from .cases import Case, CaseError, load_cases, run_case_full
-from .cliutil import EXIT_BAD_INPUT, EXIT_PROBLEMS, kb_option, load_decider
+from .cliutil import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail, kb_option, load_decider
 
 SHORT = {"met": "met", "not_met": "not_met", "not_documented": "not_doc"}
 
@@ -66,11 +66,12 @@ def run_files(decider: Decider, paths: list[Path], root: Path | None = None) -> 
     return report
 
 
-def coverage(decider: Decider, reached: dict[tuple[str, str], set[str]]) -> list[dict[str, Any]]:
+def coverage(decider: Decider, reached: dict[tuple[str, str], set[str]],
+             payers: list[str] | None = None) -> list[dict[str, Any]]:
     """Per payer and node: the statuses the policy allows, those the cases reach, and the gaps."""
     space = build_space(decider)
     rows: list[dict[str, Any]] = []
-    for payer in decider.kb.payers():
+    for payer in payers or decider.kb.payers():
         for node_id in node_ids(space, payer):
             allowed = space.reachable(payer, node_id)
             got = reached.get((payer, node_id), set())
@@ -111,13 +112,15 @@ def render_coverage(rows: list[dict[str, Any]]) -> str:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--coverage", "show_coverage", is_flag=True,
               help="Also show which statuses of each criterion the cases drive, and the gaps.")
+@click.option("--payer", "payers", multiple=True,
+              help="With --coverage: only this payer's criteria (repeatable; default: every payer of the kb).")
 @click.option("-v", "--verbose", is_flag=True, help="List every case, not only the failures.")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Decide requests without a date as of this day (default: today).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results (and coverage) as JSON.")
 @kb_option
-def test_command(paths: tuple[Path, ...], show_coverage: bool, verbose: bool, today: dt.datetime | None,
-                 as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
+def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str, ...], verbose: bool,
+                 today: dt.datetime | None, as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
     """Run policy test cases: YAML files of a request and its expected answer per payer.
 
     PATHS are case files or folders of them (default: tests/cases). Each case passes or fails with the
@@ -132,6 +135,9 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, verbose: bool, to
       lumakras test --coverage
     """
     decider = load_decider(kb_dirs)
+    unknown = [p for p in payers if p not in decider.kb.payers()]
+    if unknown:
+        fail(f"--payer: unknown payer {unknown[0]!r}; one of {', '.join(decider.kb.payers())}")
     if today is not None:
         decider.today = today.date()
     targets = list(paths) or [Path("tests/cases")]
@@ -139,7 +145,7 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, verbose: bool, to
     for p in missing:
         click.echo(f"lumakras: {p}: no such case file or folder", err=True)
     report = run_files(decider, [p for p in targets if p.exists()], Path.cwd())
-    rows = coverage(decider, report.reached) if show_coverage else []
+    rows = coverage(decider, report.reached, list(payers) or None) if show_coverage else []
     if as_json:
         click.echo(json.dumps({
             "passed": [c.name for c in report.passed],
