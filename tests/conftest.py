@@ -6,9 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from lumakras_logic.api import Decider
 from lumakras_logic.cases import Case, CaseError, load_cases, run_case
+from lumakras_logic.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
@@ -30,6 +32,24 @@ def shared_decider() -> Decider:
 @pytest.fixture
 def decider() -> Decider:
     return shared_decider()
+
+
+@pytest.fixture(autouse=True)
+def _restore_shared_kb():
+    """A CLI run or a `check` loads its own kb, which replaces pyDatalog's (one kb per thread); give the
+    shared one back after each test. Costs nothing when the shared kb is still the active one."""
+    yield
+    if _decider is not None:
+        _decider.kb.activate()
+
+
+def invoke(*args: str | Path) -> Result:
+    """Run `lumakras ARGS` in-process. A Python exception other than SystemExit is raised again, so that a
+    crash shows its traceback instead of passing as an exit status."""
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, shared_decider
+from conftest import ROOT
 
 from lumakras_logic.check import check_kb
 from lumakras_logic.cli import main
@@ -21,11 +21,6 @@ KB = ROOT / "kb"
 BROKEN = sorted(p for p in FIXTURES.glob("*.dl") if p.stem != "valid")
 
 
-@pytest.fixture(autouse=True)
-def _restore_shared_kb():
-    """check loads its own kb into pyDatalog; give the shared one back afterwards."""
-    yield
-    shared_decider()
 
 
 def expected(path: Path) -> list[tuple[int, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, shared_decider
+from conftest import ROOT, invoke
 
 from lumakras_logic.cli import main
 
@@ -22,18 +22,10 @@ KEYS = ("request", "payer", "policy", "decision", "pathway", "approval_months", 
         "closest", "to_document")
 
 
-@pytest.fixture(autouse=True)
-def _restore_shared_kb():
-    """Each CLI run loads its own kb, which replaces pyDatalog's; give the shared one back afterwards."""
-    yield
-    shared_decider()
 
 
 def run(*args: str | Path):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return invoke(*args)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

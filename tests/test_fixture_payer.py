@@ -13,10 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import ROOT, shared_decider
-
-from lumakras_logic.cli import main
+from conftest import ROOT, invoke
 
 KB = ROOT / "kb"
 ACME = ROOT / "tests" / "fixtures" / "acme"
@@ -38,18 +35,10 @@ ACME_CRITERIA = ("1.A", "1.B", "1.B.condition", "1.B.state", "1.B.kras", "1.C", 
                  "2.C.erbitux", "2.D")
 
 
-@pytest.fixture(autouse=True)
-def _restore_shared_kb():
-    """Each CLI run loads its own kb, which replaces pyDatalog's; give the shared one back afterwards."""
-    yield
-    shared_decider()
 
 
 def run(*args: str | Path):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return invoke(*args)
 
 
 def test_the_fixture_is_complete():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, shared_decider
+from conftest import ROOT, invoke
 
 from lumakras_logic.cli import main
 from lumakras_logic.query import QueryError, ask, parse_query, request_facts, rule_text, run_query
@@ -20,11 +20,6 @@ DENY = "queries/centene-deny-prior-krazati.yaml"
 KRAS_NEGATIVE = "queries/both-deny-kras-negative.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _restore_shared_kb():
-    """Each CLI run loads its own kb, which replaces pyDatalog's; give the shared one back afterwards."""
-    yield
-    shared_decider()
 
 
 @pytest.fixture(autouse=True)
@@ -34,10 +29,7 @@ def _at_root(monkeypatch):
 
 
 def run(*args: str | Path):
-    result = CliRunner().invoke(main, ["query", *[str(a) for a in args]])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return invoke("query", *args)
 
 
 def rows(*args: str | Path) -> list[dict]:

@@ -9,24 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, shared_decider
+from conftest import ROOT, invoke, shared_decider
 
 from lumakras_logic.cli import main
 from lumakras_logic.rules import RulesError, build_rules, describe_test, render_rules
 
 
-@pytest.fixture(autouse=True)
-def _restore_shared_kb():
-    """Each CLI run loads its own kb, which replaces pyDatalog's; give the shared one back afterwards."""
-    yield
-    shared_decider()
-
-
 def run(*args: str | Path):
-    result = CliRunner().invoke(main, ["rules", *[str(a) for a in args]])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return invoke("rules", *args)
 
 
 def rules(**kw) -> list[dict]:

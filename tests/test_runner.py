@@ -7,27 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import ROOT, TODAY, shared_decider
+from conftest import ROOT, TODAY, invoke, shared_decider
 
-from lumakras_logic.cli import main
 from lumakras_logic.runner import coverage, run_files
 
 APPROVE = ROOT / "queries" / "centene-approve-nsclc-I.A.yaml"
 KRAZATI = ROOT / "queries" / "centene-deny-prior-krazati.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _restore_shared_kb():
-    yield
-    shared_decider()
 
 
 def run(*args: str | Path):
-    result = CliRunner().invoke(main, ["test", "--today", TODAY.isoformat(), *map(str, args)])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return invoke("test", "--today", TODAY.isoformat(), *args)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
