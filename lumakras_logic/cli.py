@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from . import __version__
 from .api import Decider, Outcome
 from .cliutil import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
 from .cliutil import EXIT_BAD_KB, EXIT_PROBLEMS, kb_option, load_decider
@@ -38,7 +39,7 @@ _decider = load_decider
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="lumakras-logic")
+@click.version_option(version=__version__, prog_name="lumakras")
 def main() -> None:
     """Decide and explain prior-authorization requests for sotorasib (Lumakras) under Centene
     CP.PHAR.549 and Cigna's Lumakras PA policy.

@@ -7,9 +7,9 @@ that produced it. A new rule or criterion explains itself with no new code here.
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
+from . import __version__
 from .engine import MET, NOT_DOCUMENTED, NOT_MET, Derivation, Row
 from .kb import KnowledgeBase, Node
 
@@ -44,10 +44,14 @@ class Explainer:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self._digests: dict[str, str] = {}
-        try:
-            self.version = f"lumakras-logic {metadata.version('lumakras-logic')}"
-        except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-            self.version = "lumakras-logic (not installed)"
+        self._files: dict[str, tuple[str, ...]] = {}
+        self.version = f"lumakras-logic {__version__}"
+
+    def files(self, payer: str) -> tuple[str, ...]:
+        """The kb files that decide this payer's requests, read once per payer."""
+        if payer not in self._files:
+            self._files[payer] = tuple(self.kb.payer_files(payer))
+        return self._files[payer]
 
     def digest(self, payer: str) -> str:
         """The digest of the kb files that decide this payer's requests (KnowledgeBase.payer_digest)."""
@@ -91,7 +95,7 @@ class Explainer:
         if d.decision == "deny" and policy.otherwise:
             out["otherwise"] = [{"text": t, "cite": c} for t, c in policy.otherwise]
         out["provenance"] = {"policy": policy.id, "revision": policy.revision, "title": policy.title,
-                             "kb_digest": self.digest(d.payer), "kb_files": kb.payer_files(d.payer),
+                             "kb_digest": self.digest(d.payer), "kb_files": list(self.files(d.payer)),
                              "engine": self.version, "request_source": d.request.source,
                              "request_date": d.request.date.isoformat()}
         return out
