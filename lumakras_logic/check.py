@@ -175,6 +175,7 @@ class _Checker:
             "set": set(kb.sets),
             "field": set(kb.field_labels),
             "payer": set(kb.policies),
+            "concept": {c for c, *_ in kb.ask("concept", "?C", "?L", "?R")} if kb.defined("concept") else set(),
         }
         refers: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for predicate, position, kind in kb.ask("refers_to", "?P", "?N", "?K"):
