@@ -62,6 +62,7 @@ class Engine:
         units = dict(query("kleene_unit", "?H", "?U"))
         self._kleene, self._units = table, units
         self._outcome_rank = dict(query("outcome_rank", "?O", "?K"))
+        self._outcomes = {p: {w.id: w.outcome for w in ws} for p, ws in kb.pathways.items()}
         self._targets: dict[tuple[str, str, str, str], str] = {}
         for p, w, c, lob, pol in kb.ask("refer_target", "?P", "?W", "?C", "?L", "?Pol"):
             self._targets[(p, w, c, lob)] = pol
@@ -98,6 +99,20 @@ class Engine:
             for fact in facts:
                 pyDatalog.retract_fact(*fact)
         return out
+
+    def approval_months(self, request: Request, payer: str, pathway: str) -> int | None:
+        """The duration a pathway approves this request for (reading 11), asked on its own: `lumakras diff`
+        asks it once per line of business and requested duration rather than once per request."""
+        self.kb.activate()
+        facts = request.facts(_RID, self.kb.value_aliases)
+        for fact in facts:
+            pyDatalog.assert_fact(*fact)
+        try:
+            found = self.kb.ask("approval_months", _RID, payer, pathway, "?M")
+        finally:
+            for fact in facts:
+                pyDatalog.retract_fact(*fact)
+        return min(m for (m,) in found) if found else None
 
     # internals --------------------------------------------------------------------------------------
     def check(self, request: Request, payer: str) -> None:
@@ -139,31 +154,40 @@ class Engine:
             return result
 
         rtype = request.scalars.get("request_type", "initial")
-        candidates = [w for w in kb.pathways[payer] if w.request_type in (rtype, "any")]
+        candidates = self.candidates(payer, rtype)
         for w in kb.pathways[payer]:
             walk(w.id)
-        # DECISIONS.md: the decision is the "one of the following" of the candidate pathways: met is the
-        # outcome of the best-ranked met pathway, not_documented is pend, not_met is deny.
-        overall = self.combine("any", [status[w.id] for w in candidates])
-        decision, pathway, months, refer_to, refer_by = "deny", None, None, None, None
-        if overall == MET:
-            chosen = min((w for w in candidates if status[w.id] == MET),
-                         key=lambda w: self._outcome_rank.get(w.outcome, 99))
-            pathway, decision = chosen.id, chosen.outcome
-            if decision == "approve":
-                found = self.kb.ask("approval_months", rid, payer, pathway, "?M")
-                months = min(m for (m,) in found) if found else None
-            elif decision == "refer":
-                refer_to, refer_by = self._referral(request, payer, pathway, status)
-        elif overall == NOT_DOCUMENTED:
-            decision = "pend"
+        decision, pathway = self.conclude(payer, candidates, status)
+        months, refer_to, refer_by = None, None, None
+        if decision == "approve" and pathway:
+            found = self.kb.ask("approval_months", rid, payer, pathway, "?M")
+            months = min(m for (m,) in found) if found else None
+        elif decision == "refer" and pathway:
+            refer_to, refer_by = self.referral(request.scalars.get("line_of_business", "any"), payer, pathway,
+                                               status)
         return Derivation(request=request, payer=payer, decision=decision, pathway=pathway, months=months,
                           refer_to=refer_to, refer_by=refer_by, status=status, rows=dict(rows),
-                          candidates=[w.id for w in candidates])
+                          candidates=candidates)
 
-    def _referral(self, request: Request, payer: str, pathway: str,
-                  status: dict[str, str]) -> tuple[str | None, str | None]:
-        lob = request.scalars.get("line_of_business", "any")
+    def candidates(self, payer: str, request_type: str) -> list[str]:
+        """The pathways a request of this type is reviewed under, in the policy's order."""
+        return [w.id for w in self.kb.pathways[payer] if w.request_type in (request_type, "any")]
+
+    def conclude(self, payer: str, candidates: list[str], status: dict[str, str]) -> tuple[str, str | None]:
+        """The decision and its pathway from the statuses of the candidate pathways. DECISIONS.md: the
+        decision is the "one of the following" of the candidates: met is the outcome of the best-ranked met
+        pathway, not_documented is pend, not_met is deny."""
+        overall = self.combine("any", [status[w] for w in candidates])
+        if overall == MET:
+            outcome = self._outcomes[payer]
+            chosen = min((w for w in candidates if status[w] == MET),
+                         key=lambda w: self._outcome_rank.get(outcome[w], 99))
+            return outcome[chosen], chosen
+        return ("pend" if overall == NOT_DOCUMENTED else "deny"), None
+
+    def referral(self, lob: str, payer: str, pathway: str,
+                 status: dict[str, str]) -> tuple[str | None, str | None]:
+        """The policy a referring pathway sends the request to, and the criterion that names it."""
         for part in self.kb.node(payer, pathway).parts:
             if status.get(part) == MET:
                 target = self._targets.get((payer, pathway, part, lob)) or \

@@ -295,7 +295,10 @@ class KnowledgeBase:
 
     def ask(self, predicate: str, *args: Any) -> list[tuple[Any, ...]]:
         """query(), or no answers for a predicate this kb does not define (an optional part of a policy)."""
-        return query(predicate, *args) if self.defined(predicate) else []
+        if not self.defined(predicate):
+            return []
+        self.activate()
+        return query(predicate, *args)
 
     def _node(self, payer: str, node_id: str, used_by: str) -> Node:
         node = self.nodes.get((payer, node_id))

@@ -1,0 +1,393 @@
+"""`lumakras diff`: the report of where the payers' policies decide differently (lumakras_logic/diff.py).
+
+A region is an outcome pair in one part of the space (a diagnosis, a request type, a market): "Centene
+approves under I.A, Cigna denies". Its description is the alternatives the cover found, each a product of
+criterion statuses with its own size and witness request; alternatives that share one payer's side are
+written once with the other payer's alternatives beside them. Every word comes from the kb: criterion
+words, concept labels, policy ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail, kb_option
+from .concepts import Concepts
+from .diff import RECORDED, DiffResult, PartResult, Region, default_jobs, label, run_diff
+from .engine import MET, NOT_DOCUMENTED, NOT_MET
+from .kb import KbError, KnowledgeBase, default_kb_dir
+
+_STATUS_WORDS = {MET: "met", NOT_MET: "not met", NOT_DOCUMENTED: "not documented"}
+# The order regions are reported in: a decision one way and the opposite the other way first.
+_SEVERITY = {("approve", "deny"): 0, ("deny", "approve"): 0, ("refer", "approve"): 1, ("approve", "refer"): 1,
+             ("refer", "deny"): 2, ("deny", "refer"): 2, ("approve", "pend"): 3, ("pend", "approve"): 3,
+             ("refer", "pend"): 4, ("pend", "refer"): 4, ("deny", "pend"): 5, ("pend", "deny"): 5}
+
+
+@dataclass
+class Report:
+    """One region: its outcomes, its alternatives (cover regions) and their witnesses."""
+
+    id: str
+    part: PartResult
+    kind: str
+    outcomes: dict[str, dict[str, Any]]
+    size: int
+    alternatives: list[Region] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def group_regions(result: DiffResult) -> list[Report]:
+    """Regions of each part grouped by outcome pair, in the order of _SEVERITY, then by size."""
+    reports: list[Report] = []
+    for part in result.parts:
+        groups: dict[str, list[Region]] = defaultdict(list)
+        for region in part.regions:
+            groups[region.kind + json.dumps(region.outcomes, sort_keys=True, default=str)].append(region)
+
+        def order(regions: list[Region]) -> tuple:
+            first = regions[0]
+            decisions = tuple(o["decision"] for o in first.outcomes.values())
+            return (first.kind != "decision", _SEVERITY.get(decisions[:2], 9), -first.group_size)
+
+        for n, regions in enumerate(sorted(groups.values(), key=order), start=1):
+            base = f"{label(part.part.condition)}-{part.part.request_type}"
+            if part.part.market != RECORDED:
+                base += f"-{part.part.market}"
+            rid = f"{base}-{n:02d}"
+            regions.sort(key=lambda r: -r.size)
+            report = Report(rid, part, regions[0].kind, regions[0].outcomes, regions[0].group_size, regions)
+            report.ids = [f"{rid}{_letter(k)}" for k in range(len(regions))]
+            reports.append(report)
+    return reports
+
+
+def _letter(k: int) -> str:
+    return chr(ord("a") + k) if k < 26 else f"z{k}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# words
+# ---------------------------------------------------------------------------------------------------------
+class Words:
+    """Outcomes, constraints and sentences in the kb's words."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.concepts = Concepts(kb)
+
+    def payer(self, payer: str) -> str:
+        return f"{payer} ({self.kb.policies[payer].id})" if payer in self.kb.policies else payer
+
+    def outcome(self, o: dict[str, Any]) -> str:
+        text = o["decision"]
+        if o.get("pathway"):
+            text += f" {o['pathway']}"
+        months = o.get("approval_months")
+        if months:
+            shown = {lob: _duration(m) for lob, m in months.items()}
+            if len(set(shown.values())) == 1:
+                text += f" ({next(iter(shown.values()))})"
+            else:
+                text += " (" + ", ".join(f"{lob} {m}" for lob, m in shown.items()) + ")"
+        if o.get("refer_to"):
+            targets = {t for t in o["refer_to"].values() if t}
+            text += " to " + ", ".join(f"{t} ({lob})" for lob, t in o["refer_to"].items() if t) \
+                if len(targets) > 1 else f" to {next(iter(targets), '?')}"
+        return text
+
+    def constraint(self, payer: str, node: str, allowed: frozenset[str]) -> str:
+        statuses = " or ".join(_STATUS_WORDS[s] for s in (MET, NOT_MET, NOT_DOCUMENTED) if s in allowed)
+        concept = self.concepts.concept_of(payer, node)
+        return f"{node} {statuses} [{concept.label}]"
+
+    def side(self, region: Region, payer: str) -> str:
+        """One payer's constraints of a region, those its approval implies left out."""
+        shown = [self.constraint(p, n, a) for p, n, a in self._shown(region) if p == payer]
+        return "; ".join(shown)
+
+    def _shown(self, region: Region) -> list[tuple[str, str, frozenset[str]]]:
+        out = []
+        for p, n, a in region.constraints:
+            outcome = region.outcomes[p]
+            if outcome["decision"] == "approve" and a == frozenset([MET]) and \
+                    n in region.part.plans[p].required.get(outcome["pathway"], ()):
+                continue  # an approval means every criterion its pathway needs is met
+            out.append((p, n, a))
+        return out
+
+    def why(self, region: Region) -> str:
+        """One sentence: the criteria where the payers part, in their words, and what the other payer asks
+        on the same concept."""
+        plans = region.part.plans
+        if region.kind == "duration":
+            first = region.durations[0]
+            months = ", ".join(f"{p} {_months(m)}" for p, m in first["months"].items())
+            return (f"both approve, for different durations: {months} "
+                    f"(line of business {first['line_of_business']}"
+                    + (f", {first['requested_months']} months requested" if first["requested_months"] else "")
+                    + ")")
+        clauses = []
+        for payer, node, allowed in self._shown(region):
+            if MET in allowed:
+                continue  # context (the use is covered, the dose is fine), not where the payers part
+            text = self.kb.node(payer, node).text
+            status = " or ".join(_STATUS_WORDS[s] for s in (NOT_MET, NOT_DOCUMENTED) if s in allowed)
+            clause = f'{payer} {node} "{text}" is {status}'
+            tag = self.concepts.of(payer, node)
+            for other, plan in plans.items():
+                if other == payer:
+                    continue
+                nodes = plan.asks.get(tag or "", [])
+                concept = _lower(self.concepts.concept(tag or "").label)
+                if not nodes:
+                    clause += f", where {other} has no criterion on {concept}"
+                else:
+                    statuses = region.witness_statuses.get(other, {})
+                    said = [f'{n} "{self.kb.node(other, n).text}"'
+                            + (f" ({_STATUS_WORDS[statuses[n]]} here)" if n in statuses else "") for n in nodes]
+                    clause += f", where {other} asks " + " and ".join(said)
+            clauses.append(clause)
+        return "; ".join(clauses) + "." if clauses else "the payers decide differently on these statuses."
+
+
+def _duration(months: list[int]) -> str:
+    """The durations a pathway grants in one line of business: one, or up to the longest when the
+    requested duration caps it."""
+    if not months:
+        return "no duration"
+    return f"{months[0]} months" if len(months) == 1 else f"up to {months[-1]} months"
+
+
+def _lower(label: str) -> str:
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
+
+
+def _months(m: Any) -> str:
+    if isinstance(m, list):
+        return "/".join(str(x) for x in m) + " months" if m else "no duration"
+    return f"{m} months" if m is not None else "no duration"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# witnesses
+# ---------------------------------------------------------------------------------------------------------
+def write_witnesses(reports: list[Report], words: Words, folder: Path, kb_args: str,
+                    scenario_dirs: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for report in reports:
+        report.files = []
+        for rid, region in zip(report.ids, report.alternatives, strict=True):
+            doc = dict(region.witness)
+            doc["id"] = f"diff-{rid}"
+            market = region.part.market
+            extra = f" --kb {scenario_dirs[market]}" if market != RECORDED else ""
+            head = [f"# lumakras diff witness {rid}: {_line(report, words)}",
+                    f"# where: {_where(region, words)}",
+                    f"# why: {words.why(region)}",
+                    f"# replay: lumakras decide {folder / (rid + '.yaml')} --payer all{kb_args}{extra}"]
+            text = "\n".join(_wrap(h) for h in head) + "\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+            path = folder / f"{rid}.yaml"
+            path.write_text(text, encoding="utf-8")
+            report.files.append(str(path))
+
+
+def _wrap(line: str, width: int = 118) -> str:
+    words, out, current = line.split(" "), [], ""
+    for w in words:
+        if current and len(current) + 1 + len(w) > width:
+            out.append(current)
+            current = "#   " + w
+        else:
+            current = f"{current} {w}" if current else w
+    out.append(current)
+    return "\n".join(out)
+
+
+def _line(report: Report, words: Words) -> str:
+    return " | ".join(f"{p} {words.outcome(o)}" for p, o in report.outcomes.items())
+
+
+def _where(region: Region, words: Words) -> str:
+    if region.kind == "duration":
+        return "; ".join(f"{d['line_of_business']}"
+                         + (f", {d['requested_months']} months requested" if d["requested_months"] else "")
+                         + ": " + ", ".join(f"{p} {_months(m)}" for p, m in d["months"].items())
+                         for d in region.durations)
+    sides = [f"{p}: {words.side(region, p)}" for p in region.outcomes if words.side(region, p)]
+    return " AND ".join(sides) or "every profile of the part"
+
+
+def _causes(region: Region, words: Words) -> tuple[str, str]:
+    """The constraints a region needs not met or not documented, and the rest (its context)."""
+    if region.kind == "duration":
+        return _where(region, words), ""
+    shown = words._shown(region)
+    cause = [f"{p} {words.constraint(p, n, a)}" for p, n, a in shown if MET not in a]
+    context = [f"{p} {words.constraint(p, n, a)}" for p, n, a in shown if MET in a]
+    return "; ".join(cause) or "every profile of the part", "; ".join(context)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# renderers
+# ---------------------------------------------------------------------------------------------------------
+def to_data(result: DiffResult, reports: list[Report], words: Words, today: dt.date) -> dict[str, Any]:
+    parts = []
+    by_part: dict[int, list[Report]] = defaultdict(list)
+    for r in reports:
+        by_part[id(r.part)].append(r)
+    for part in result.parts:
+        p = part.part
+        regions = []
+        for r in by_part[id(part)]:
+            alternatives = []
+            for k, (rid, region) in enumerate(zip(r.ids, r.alternatives, strict=True)):
+                alternatives.append({
+                    "id": rid,
+                    "constraints": [{"payer": pay, "criterion": n, "concept": words.concepts.of(pay, n),
+                                     "statuses": sorted(a)} for pay, n, a in region.constraints],
+                    "where": _where(region, words),
+                    "durations": region.durations or None,
+                    "size": region.size,
+                    "why": words.why(region),
+                    "witness": region.witness,
+                    "witness_file": r.files[k] if r.files else None,
+                    "replayed": region.replayed,
+                    "replay_note": region.replay_note or None,
+                })
+            regions.append({"id": r.id, "kind": r.kind, "outcomes": r.outcomes, "size": r.size,
+                            "share": round(r.size / part.profiles, 6) if part.profiles else 0,
+                            "alternatives": alternatives})
+        parts.append({"condition": label(p.condition), "request_type": p.request_type, "market": p.market,
+                      "profiles": part.profiles, "block_profiles": part.found.block_profiles,
+                      "status_vectors_decided": part.found.decided, "points": part.found.points,
+                      "fields": {f: len(c) for f, c in p.classes.items()}, "regions": regions})
+    return {"payers": {pay: words.kb.policies[pay].id for pay in words.kb.payers()},
+            "today": today.isoformat(), "markets": result.markets, "scenarios": result.scenario_dirs,
+            "seconds": round(result.seconds, 2), "jobs": result.jobs, "totals": totals(result, reports),
+            "parts": parts}
+
+
+def totals(result: DiffResult, reports: list[Report]) -> dict[str, int]:
+    return {"parts": len(result.parts), "profiles": sum(p.profiles for p in result.parts),
+            "status_vectors_decided": sum(p.found.decided for p in result.parts),
+            "points": sum(p.found.points for p in result.parts), "regions": len(reports),
+            "alternatives": sum(len(r.alternatives) for r in reports),
+            "not_replayed": sum(1 for r in reports for a in r.alternatives if not a.replayed)}
+
+
+def render_text(result: DiffResult, reports: list[Report], words: Words, markdown: bool) -> str:
+    t = totals(result, reports)
+    payers = " vs ".join(words.payer(p) for p in words.kb.payers())
+    out: list[str] = []
+    h1, h2, h3 = ("# ", "## ", "### ") if markdown else ("", "== ", "")
+    out.append(f"{h1}lumakras diff: {payers}")
+    out.append("")
+    out.append(f"{t['regions']} regions ({t['alternatives']} alternatives) where the decisions differ, over "
+               f"{t['profiles']:,} abstract profiles in {t['parts']} parts (diagnosis x request type"
+               + (" x market" if len(result.markets) > 1 else "") + f"); {t['status_vectors_decided']:,} status "
+               f"vectors decided, {t['points']:,} joint points; {result.seconds:.1f} s on {result.jobs} "
+               f"process{'es' if result.jobs > 1 else ''}.")
+    if t["not_replayed"]:
+        out.append(f"WARNING: {t['not_replayed']} witnesses did not replay through the engine.")
+    by_part: dict[int, list[Report]] = defaultdict(list)
+    for r in reports:
+        by_part[id(r.part)].append(r)
+    for part in result.parts:
+        p = part.part
+        mine = by_part[id(part)]
+        market = "" if p.market == RECORDED else f", market scenario {p.market}"
+        title = f"{label(p.condition)}, {p.request_type} requests{market}"
+        out += ["", f"{h2}{title}" + ("" if markdown else " ==")]
+        out.append(f"{part.profiles:,} profiles, {part.found.decided:,} status vectors decided, "
+                   f"{len(mine)} regions.")
+        for r in mine:
+            share = 100 * r.size / part.profiles if part.profiles else 0
+            out += ["", f"{h3}[{r.id}] {_line(r, words)}: {r.size:,} profiles ({share:.2g}%)"]
+            for k, (rid, region) in enumerate(zip(r.ids, r.alternatives, strict=True)):
+                lead = "- " if markdown else ("    where " if k == 0 else "       or ")
+                flag = "" if region.replayed else f"  [witness did not replay: {region.replay_note}]"
+                cause, context = _causes(region, words)
+                pad = "  " if markdown else "      "
+                out.append(f"{lead}{'**' + rid + '**' if markdown else rid}: {cause} ({region.size:,}){flag}")
+                if context:
+                    out.append(f"{pad}given: {context}")
+                out.append(f"{pad}why: {words.why(region)}")
+                if r.files:
+                    out.append(("  " if markdown else "      ") + f"witness: {r.files[k]}")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------------------------------------
+def _default_scenarios() -> list[Path]:
+    folder = default_kb_dir().parent / "scenarios"
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+@click.command("diff")
+@click.option("--condition", "conditions", multiple=True,
+              help="Only this diagnosis (repeatable): a condition of the kb, 'other' (one no policy names) or "
+                   "'not-documented'.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="Text for a terminal, markdown for a report, JSON for programs.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--witnesses", type=click.Path(path_type=Path), default=None,
+              help="Write one witness request per alternative into this folder, each runnable with "
+                   "`lumakras decide FILE --payer all`.")
+@click.option("--scenario", "scenarios", multiple=True, type=click.Path(path_type=Path, exists=True),
+              help="A what-if market (a folder of .dl facts laid over the kb), repeatable; default: the "
+                   "project's scenarios/ folders.")
+@click.option("--no-scenarios", is_flag=True, help="Diff the market as the kb records it, and nothing else.")
+@click.option("--jobs", type=int, default=None, help="Worker processes (default: up to 2, the cores used).")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The date requests are made on (default: today).")
+@click.option("--strict", is_flag=True, help="Exit 1 if a witness does not replay through the engine.")
+@kb_option
+def diff_command(conditions: tuple[str, ...], fmt: str, as_json: bool, witnesses: Path | None,
+                 scenarios: tuple[Path, ...], no_scenarios: bool, jobs: int | None, today: dt.datetime | None,
+                 strict: bool, kb_dirs: tuple[Path, ...]) -> None:
+    """Where the payers' policies decide differently, over all requests.
+
+    The request space is abstracted from the kb itself (the boundaries of its comparisons, the drug classes
+    and values its criteria ask about, documented and not documented), every abstract profile is decided
+    under every payer, and the regions where the decisions differ are described by the statuses of the
+    payers' criteria, with their sizes and one witness request each.
+
+    \b
+    Examples:
+      lumakras diff
+      lumakras diff --condition nsclc --format markdown > nsclc-diff.md
+      lumakras diff --json --witnesses diff-witnesses/
+      lumakras diff --no-scenarios --condition colorectal
+    """
+    day = today.date() if today else dt.date.today()
+    chosen = [] if no_scenarios else (list(scenarios) or _default_scenarios())
+    try:
+        result = run_diff(list(kb_dirs) or None, chosen, list(conditions) or None, day, jobs or default_jobs())
+    except KbError as exc:
+        fail(f"knowledge base: {exc}", EXIT_BAD_KB)
+    if conditions and not result.parts:
+        fail(f"--condition: no diagnosis {', '.join(conditions)!s} in the kb's abstraction "
+             "(try a condition of kb/vocab/conditions.dl, 'other' or 'not-documented')", EXIT_BAD_INPUT)
+    words = Words(result.kb)
+    reports = group_regions(result)
+    if witnesses is not None:
+        kb_args = "".join(f" --kb {d}" for d in kb_dirs)
+        write_witnesses(reports, words, witnesses, kb_args, result.scenario_dirs)
+    if as_json or fmt == "json":
+        click.echo(json.dumps(to_data(result, reports, words, day), indent=2, default=str))
+    else:
+        click.echo(render_text(result, reports, words, markdown=fmt == "markdown"), nl=False)
+    if strict and totals(result, reports)["not_replayed"]:
+        raise SystemExit(EXIT_PROBLEMS)
