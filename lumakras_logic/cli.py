@@ -17,6 +17,9 @@ from . import __version__
 from .api import Decider, Outcome
 from .cliutil import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
 from .cliutil import EXIT_BAD_KB, EXIT_PROBLEMS, kb_option, load_decider
+from .compare import compare_command
+from .diff_report import diff_command
+from .impact import impact_command
 from .kb import KbError
 from .query import query_command
 from .render import summary, to_json, why
@@ -48,6 +51,8 @@ def main() -> None:
     Examples:
       lumakras decide queries/*.yaml --payer all
       lumakras why queries/centene-deny-prior-krazati.yaml --payer centene
+      lumakras compare queries/cigna-deny-nsclc-kras-test-other.yaml
+      lumakras diff --condition nsclc
     """
 
 
@@ -169,6 +174,9 @@ def _payer(decider: Decider, payer: str | None) -> str | None:
 main.add_command(test_command)
 main.add_command(rules_command)
 main.add_command(query_command)
+main.add_command(compare_command)
+main.add_command(diff_command)
+main.add_command(impact_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
