@@ -121,11 +121,11 @@ def label(value: Any) -> str:
     return str(value)
 
 
-def plan_part(decider: Decider, space: Space, market: str, condition: Any, request_type: str) -> Part:
+def plan_part(decider: Decider, space: Space, market: str, condition: Any, request_type: str,
+              payers: list[str]) -> Part:
     """Fix what the condition decides, keep the criteria it leaves free, and class their fields' values."""
     kb, engine = decider.kb, decider.engine
     concepts = Concepts(kb)
-    payers = list(kb.payers())
     assignment = {CONDITION: condition}
     plans: dict[str, PayerPlan] = {}
     free_leaves: list[tuple[str, str, str]] = []
@@ -562,9 +562,15 @@ class PartResult:
 class Differ:
     """Runs a diff over one kb (one market) and its parts."""
 
-    def __init__(self, decider: Decider, market: str = RECORDED) -> None:
+    def __init__(self, decider: Decider, market: str = RECORDED, payers: list[str] | None = None) -> None:
         self.decider = decider
         self.market = market
+        known = list(decider.kb.payers())
+        self.payers = payers or known
+        unknown = [p for p in self.payers if p not in known]
+        if unknown or len(self.payers) < 2:
+            raise ValueError(f"--payer: {', '.join(unknown) or 'at least two payers'}: "
+                             f"the kb has {', '.join(known)}")
         self.space = build_space(decider)
         self.space.domains.setdefault(CONDITION, [ABSENT])
         self.concepts = Concepts(decider.kb)
@@ -579,7 +585,8 @@ class Differ:
 
     def parts(self, conditions: Iterable[Any] | None = None) -> list[Part]:
         chosen = list(conditions) if conditions is not None else self.conditions()
-        return [plan_part(self.decider, self.space, self.market, c, t) for c in chosen for t in self.request_types()]
+        return [plan_part(self.decider, self.space, self.market, c, t, self.payers)
+                for c in chosen for t in self.request_types()]
 
     def _requested_months(self) -> list[Any]:
         """The requested durations that can change a capped duration: each duration and one month less."""
@@ -837,6 +844,7 @@ class DiffResult:
     jobs: int
     scenario_dirs: dict[str, str]
     kb: Any = None  # the kb as recorded (KnowledgeBase), for the report's words
+    payers: list[str] = field(default_factory=list)
 
 
 def scenario_name(path: Path) -> str:
@@ -844,19 +852,19 @@ def scenario_name(path: Path) -> str:
 
 
 def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list[str] | None,
-             today: dt.date | None, jobs: int) -> DiffResult:
+             today: dt.date | None, jobs: int, payers: list[str] | None = None) -> DiffResult:
     """Diff the kb as recorded and under each scenario; a scenario reports only the regions it adds."""
     import time
 
     start = time.perf_counter()
     markets: list[tuple[str, Differ]] = []
     base_dirs = list(kb_dirs) if kb_dirs else None
-    markets.append((RECORDED, Differ(Decider(base_dirs, today), RECORDED)))
+    markets.append((RECORDED, Differ(Decider(base_dirs, today), RECORDED, payers)))
     from .kb import default_kb_dir
 
     for scenario in scenarios:
         dirs = [*(base_dirs or [default_kb_dir()]), scenario]
-        markets.append((scenario_name(scenario), Differ(Decider(dirs, today), scenario_name(scenario))))
+        markets.append((scenario_name(scenario), Differ(Decider(dirs, today), scenario_name(scenario), payers)))
     all_parts: list[tuple[Differ, Part]] = []
     for _name, differ in markets:
         chosen = differ.conditions()
@@ -882,7 +890,7 @@ def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list
         results.append(result)
     return DiffResult(markets=[m for m, _ in markets], parts=results, seconds=time.perf_counter() - start,
                       jobs=jobs, scenario_dirs={scenario_name(s): str(s) for s in scenarios},
-                      kb=markets[0][1].decider.kb)
+                      kb=markets[0][1].decider.kb, payers=markets[0][1].payers)
 
 
 def _region_key(region: Region) -> tuple:

@@ -144,19 +144,20 @@ class Words:
             status = " or ".join(_STATUS_WORDS[s] for s in (NOT_MET, NOT_DOCUMENTED) if s in allowed)
             clause = f'{payer} {node} "{text}" is {status}'
             tag = self.concepts.of(payer, node)
+            others = []
             for other, plan in plans.items():
                 if other == payer:
                     continue
                 nodes = plan.asks.get(tag or "", [])
                 concept = _lower(self.concepts.concept(tag or "").label)
                 if not nodes:
-                    clause += f", where {other} has no criterion on {concept}"
+                    others.append(f"{other} has no criterion on {concept}")
                 else:
                     statuses = region.witness_statuses.get(other, {})
                     said = [f'{n} "{self.kb.node(other, n).text}"'
                             + (f" ({_STATUS_WORDS[statuses[n]]} here)" if n in statuses else "") for n in nodes]
-                    clause += f", where {other} asks " + " and ".join(said)
-            clauses.append(clause)
+                    others.append(f"{other} asks " + " and ".join(said))
+            clauses.append(clause + (", where " + " and ".join(others) if others else ""))
         return "; ".join(clauses) + "." if clauses else "the payers decide differently on these statuses."
 
 
@@ -271,7 +272,7 @@ def to_data(result: DiffResult, reports: list[Report], words: Words, today: dt.d
                       "profiles": part.profiles, "block_profiles": part.found.block_profiles,
                       "status_vectors_decided": part.found.decided, "points": part.found.points,
                       "fields": {f: len(c) for f, c in p.classes.items()}, "regions": regions})
-    return {"payers": {pay: words.kb.policies[pay].id for pay in words.kb.payers()},
+    return {"payers": {pay: words.kb.policies[pay].id for pay in result.payers},
             "today": today.isoformat(), "markets": result.markets, "scenarios": result.scenario_dirs,
             "seconds": round(result.seconds, 2), "jobs": result.jobs, "totals": totals(result, reports),
             "parts": parts}
@@ -287,7 +288,7 @@ def totals(result: DiffResult, reports: list[Report]) -> dict[str, int]:
 
 def render_text(result: DiffResult, reports: list[Report], words: Words, markdown: bool) -> str:
     t = totals(result, reports)
-    payers = " vs ".join(words.payer(p) for p in words.kb.payers())
+    payers = " vs ".join(words.payer(p) for p in result.payers)
     out: list[str] = []
     h1, h2, h3 = ("# ", "## ", "### ") if markdown else ("", "== ", "")
     out.append(f"{h1}lumakras diff: {payers}")
@@ -349,13 +350,16 @@ def _default_scenarios() -> list[Path]:
               help="A what-if market (a folder of .dl facts laid over the kb), repeatable; default: the "
                    "project's scenarios/ folders.")
 @click.option("--no-scenarios", is_flag=True, help="Diff the market as the kb records it, and nothing else.")
+@click.option("--payer", "payers", multiple=True,
+              help="Compare only these payers (repeatable, at least two; default: every payer of the kb).")
 @click.option("--jobs", type=int, default=None, help="Worker processes (default: up to 2, the cores used).")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="The date requests are made on (default: today).")
 @click.option("--strict", is_flag=True, help="Exit 1 if a witness does not replay through the engine.")
 @kb_option
 def diff_command(conditions: tuple[str, ...], fmt: str, as_json: bool, witnesses: Path | None,
-                 scenarios: tuple[Path, ...], no_scenarios: bool, jobs: int | None, today: dt.datetime | None,
+                 scenarios: tuple[Path, ...], no_scenarios: bool, payers: tuple[str, ...], jobs: int | None,
+                 today: dt.datetime | None,
                  strict: bool, kb_dirs: tuple[Path, ...]) -> None:
     """Where the payers' policies decide differently, over all requests.
 
@@ -374,9 +378,12 @@ def diff_command(conditions: tuple[str, ...], fmt: str, as_json: bool, witnesses
     day = today.date() if today else dt.date.today()
     chosen = [] if no_scenarios else (list(scenarios) or _default_scenarios())
     try:
-        result = run_diff(list(kb_dirs) or None, chosen, list(conditions) or None, day, jobs or default_jobs())
+        result = run_diff(list(kb_dirs) or None, chosen, list(conditions) or None, day, jobs or default_jobs(),
+                          list(payers) or None)
     except KbError as exc:
         fail(f"knowledge base: {exc}", EXIT_BAD_KB)
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     if conditions and not result.parts:
         fail(f"--condition: no diagnosis {', '.join(conditions)!s} in the kb's abstraction "
              "(try a condition of kb/vocab/conditions.dl, 'other' or 'not-documented')", EXIT_BAD_INPUT)

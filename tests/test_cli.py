@@ -298,7 +298,8 @@ def examples(help_text: str) -> list[list[str]]:
     return out
 
 
-@pytest.mark.parametrize("command", [["decide"], ["why"], ["compare"], []], ids=["decide", "why", "compare", "lumakras"])
+@pytest.mark.parametrize("command", [["decide"], ["why"], ["compare"], []],
+                         ids=["decide", "why", "compare", "lumakras"])
 def test_help_examples_exist_and_run(command, monkeypatch):
     r = run(*command, "--help")
     assert r.exit_code == 0
