@@ -41,7 +41,7 @@ from .abstraction import ABSENT, OTHER_TEXT, Space, build_space
 from .api import Decider
 from .concepts import Concepts
 from .engine import MET, NOT_DOCUMENTED, NOT_MET
-from .kb import natural_key
+from .kb import KbError, natural_key
 from .request import FIELD_TYPES, Request, RequestError
 
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
@@ -188,12 +188,14 @@ def _blocks(plans: dict[str, PayerPlan]) -> list[Block]:
 def _plan_payer(decider: Decider, space: Space, concepts: Concepts, payer: str, candidates: list[str],
                 assignment: dict[str, Any]) -> PayerPlan:
     kb, engine = decider.kb, decider.engine
+    # the candidates, and the parts of a referring one: a referral names its target by its met part
+    roots = list(candidates) + [part for w in candidates if engine._outcomes[payer][w] == "refer"
+                                for part in kb.node(payer, w).parts]
     const: dict[str, str] = {}
-    steps: list[tuple[str, str, tuple[str, ...]]] = []
-    leaves: list[tuple[str, str]] = []
     seen: set[str] = set()
 
     def visit(n: str) -> None:
+        """Fix the nodes the part's assignment decides; look no further below them."""
         if n in seen:
             return
         seen.add(n)
@@ -201,23 +203,11 @@ def _plan_payer(decider: Decider, space: Space, concepts: Concepts, payer: str, 
         if len(possible) == 1:
             const[n] = next(iter(possible))
             return
-        node = kb.node(payer, n)
-        if node.test is not None:
-            f = space.leaf_field.get((payer, n))
-            if f is None:
-                raise RequestError("(diff)", n, f"{payer} leaf {n} reads no field the abstraction knows")
-            leaves.append((n, f))
-            return
-        for part in node.parts:
+        for part in kb.node(payer, n).parts:
             visit(part)
-        steps.append((n, node.how or "all", tuple(node.parts)))
 
-    for w in candidates:
-        visit(w)
-    for w in candidates:  # a referral names its target by the met part of its pathway, fixed or not
-        if engine._outcomes[payer][w] == "refer":
-            for part in kb.node(payer, w).parts:
-                visit(part)
+    for root in roots:
+        visit(root)
     # The variables are where a walk down from the pathways first meets a tagged criterion (or a leaf no
     # tag covers) that the part leaves free; above them the upper program, below each its own program.
     upper: list[tuple[str, str, tuple[str, ...]]] = []
@@ -236,12 +226,8 @@ def _plan_payer(decider: Decider, space: Space, concepts: Concepts, payer: str, 
             down(part)
         upper.append((n, node.how or "all", tuple(node.parts)))
 
-    for w in candidates:
-        down(w)
-    for w in candidates:
-        if engine._outcomes[payer][w] == "refer":
-            for part in kb.node(payer, w).parts:
-                down(part)
+    for root in roots:
+        down(root)
     programs = {v: _program(kb, space, payer, v, const) for v in variables}
     referring: dict[str, list[tuple[str, dict[str, str]]]] = {}
     for w in kb.pathways[payer]:
@@ -284,7 +270,10 @@ def _program(kb: Any, space: Space, payer: str, top: str, const: dict[str, str])
         seen.add(n)
         node = kb.node(payer, n)
         if node.test is not None:
-            leaves.append((n, space.leaf_field[(payer, n)]))
+            f = space.leaf_field.get((payer, n))
+            if f is None:
+                raise KbError(f"{node.test_where or node.where}: {payer} {n} reads no field the abstraction knows")
+            leaves.append((n, f))
             return
         for part in node.parts:
             walk(part)
@@ -302,51 +291,74 @@ Outcome = tuple[str, str | None, tuple[str | None, ...]]  # decision, pathway, r
 
 @dataclass
 class Tally:
-    """What one part's enumeration found: its joint points and how much work it took."""
+    """A part's points, in the order of the product of its blocks' statuses (the last block varies fastest):
+    point i is one choice of statuses per block, so a criterion's status over the points is a periodic
+    pattern, and needs no table of points."""
 
-    points: dict[tuple, list[Any]] = field(default_factory=dict)  # (va, oa, vb, ob) -> [weight, combo]
     blocks: list[list[tuple[tuple[str, ...], int, dict[str, int]]]] = field(default_factory=list)
+    weights: list[int] = field(default_factory=list)  # abstract profiles behind each point
+    groups: list[tuple] = field(default_factory=list)  # distinct outcome pairs (one outcome per payer)
+    codes: str = ""  # point i's outcome pair, as chr(_CODE + index into groups)
     decided: int = 0  # payer status vectors folded to a decision
     block_profiles: int = 0  # field-class combinations enumerated within blocks
 
 
+_CODE = 0x100  # code points that no digit or letter uses
+
+
 def enumerate_part(part: Part) -> Tally:
-    """The joint points of a part: both payers' tagged statuses and decisions, weighted by profiles.
+    """Every point of a part, weighted by the abstract profiles it stands for, with both payers' decisions.
 
     Each block's field classes are enumerated on their own into the distinct statuses of its criteria; the
-    points are the products of those, and each payer's status vector is folded up to a decision once."""
+    points are the products of those. Each payer's decision depends only on its own blocks, so it is folded
+    once per distinct choice of them."""
     tally = Tally()
     subs = [_block_statuses(part, block, tally) for block in part.blocks]
+    tally.blocks = subs
     payers = list(part.plans)
     where: dict[tuple[str, str], tuple[int, int]] = {}
     for b, block in enumerate(part.blocks):
         for k, variable in enumerate(block.variables):
             where[variable] = (b, k)
     positions = [[where[(p, v)] for v in part.plans[p].variables] for p in payers]
-    memo: list[dict[tuple[str, ...], Outcome]] = [{} for _ in payers]
-    points: dict[tuple, list[Any]] = {}
+    reads = [sorted({b for b, _ in pos}) for pos in positions]
+    memo: list[dict[tuple[int, ...], int]] = [{} for _ in payers]
+    outcomes: list[list[Outcome]] = [[] for _ in payers]
+    ids_of: list[dict[Outcome, int]] = [{} for _ in payers]
+    by_vector: list[dict[tuple[str, ...], int]] = [{} for _ in payers]
+    group_of: dict[tuple[int, ...], int] = {}
+    weights: list[int] = []
+    codes: list[str] = []
+    block_weights = [[w for _, w, _ in sub] for sub in subs]
     for combo in product(*(range(len(sub)) for sub in subs)):
         weight = 1
-        chosen = []
-        for sub, i in zip(subs, combo, strict=True):
-            weight *= sub[i][1]
-            chosen.append(sub[i][0])
-        key: tuple = ()
-        for index, payer in enumerate(payers):
-            vector = tuple(chosen[b][k] for b, k in positions[index])
-            outcome = memo[index].get(vector)
-            if outcome is None:
-                outcome = _decide(part, part.plans[payer], vector)
-                memo[index][vector] = outcome
-                tally.decided += 1
-            key += (vector, outcome)
-        slot = points.get(key)
-        if slot is None:
-            points[key] = [weight, combo]
-        else:
-            slot[0] += weight
-    tally.points = points
-    tally.blocks = [[(vector, weight, witness) for vector, weight, witness in sub] for sub in subs]
+        for bw, i in zip(block_weights, combo, strict=True):
+            weight *= bw[i]
+        ids = []
+        for index in range(len(payers)):
+            key = tuple(combo[b] for b in reads[index])
+            oid = memo[index].get(key)
+            if oid is None:  # blocks shared with another payer: several keys can give one status vector
+                vector = tuple(subs[b][combo[b]][0][k] for b, k in positions[index])
+                oid = by_vector[index].get(vector)
+                if oid is None:
+                    outcome = _decide(part, part.plans[payers[index]], vector)
+                    tally.decided += 1
+                    oid = ids_of[index].setdefault(outcome, len(ids_of[index]))
+                    if oid == len(outcomes[index]):
+                        outcomes[index].append(outcome)
+                    by_vector[index][vector] = oid
+                memo[index][key] = oid
+            ids.append(oid)
+        pair = tuple(ids)
+        g = group_of.get(pair)
+        if g is None:
+            g = group_of[pair] = len(group_of)
+        weights.append(weight)
+        codes.append(chr(_CODE + g))
+    tally.weights = weights
+    tally.codes = "".join(codes)
+    tally.groups = [tuple(outcomes[i][oid] for i, oid in enumerate(pair)) for pair in group_of]
     return tally
 
 
@@ -446,52 +458,106 @@ class Found:
     approvals: dict[tuple, tuple[int, dict[str, int], tuple[str, ...], tuple]]
 
 
-def _assignment(tally: Tally, combo: tuple[int, ...]) -> dict[str, int]:
-    """The field classes of a point: the witnesses of its blocks' statuses, merged."""
-    chosen: dict[str, int] = {}
-    for sub, i in zip(tally.blocks, combo, strict=True):
-        chosen.update(sub[i][2])
-    return chosen
+class Points:
+    """A part's points seen through its block structure: digits, status vectors and bit masks."""
+
+    def __init__(self, part: Part, tally: Tally) -> None:
+        self.part, self.tally = part, tally
+        self.sizes = [len(sub) for sub in tally.blocks]
+        self.n = len(tally.weights)
+        self.strides = []
+        stride = 1
+        for size in reversed(self.sizes):
+            self.strides.append(stride)
+            stride *= size
+        self.strides.reverse()
+        where: dict[tuple[str, str], tuple[int, int]] = {}
+        for b, block in enumerate(part.blocks):
+            for k, variable in enumerate(block.variables):
+                where[variable] = (b, k)
+        self.columns = [where[(p, v)] for p in part.plans for v in part.plans[p].variables]
+
+    def digits(self, i: int) -> list[int]:
+        out = []
+        for size in reversed(self.sizes):
+            i, d = divmod(i, size)
+            out.append(d)
+        return out[::-1]
+
+    def vector(self, i: int) -> tuple[str, ...]:
+        digits = self.digits(i)
+        return tuple(self.tally.blocks[b][digits[b]][0][k] for b, k in self.columns)
+
+    def assignment(self, i: int) -> dict[str, int]:
+        """The field classes of a point: the witnesses of its blocks' statuses, merged."""
+        chosen: dict[str, int] = {}
+        for sub, d in zip(self.tally.blocks, self.digits(i), strict=True):
+            chosen.update(sub[d][2])
+        return chosen
+
+    def masks(self) -> list[dict[str, int]]:
+        """For each variable and status, the bit set of the points that have it: a periodic pattern of the
+        variable's block, built as text and read by int(..., 2), both in C."""
+        out = []
+        for b, k in self.columns:
+            size, stride = self.sizes[b], self.strides[b]
+            reps = self.n // (size * stride)
+            masks = {}
+            for status in STATUSES:
+                period = "".join(("1" if sub[0][k] == status else "0") * stride for sub in self.tally.blocks[b])
+                masks[status] = int((period * reps)[::-1] or "0", 2)
+            out.append(masks)
+        return out
+
+    def group_masks(self) -> list[int]:
+        text = self.tally.codes[::-1]
+        out = []
+        for g in range(len(self.tally.groups)):
+            mine = chr(_CODE + g)
+            table = {_CODE + h: ("1" if h == g else "0") for h in range(len(self.tally.groups))}
+            out.append(int(text.translate(table) or "0", 2) if mine in text else 0)
+        return out
 
 
 def cover_part(part: Part, tally: Tally) -> Found:
     """Cover each outcome pair where the decisions differ by regions (pure: runs in the worker)."""
     payers = list(part.plans)
-    points = list(tally.points.items())
-    vectors = [_flatten(key) for key, _ in points]
-    width = sum(len(part.plans[p].variables) for p in payers)
+    points = Points(part, tally)
+    weights = tally.weights
+    width = len(points.columns)
     owner = [k for k, p in enumerate(payers) for _ in part.plans[p].variables]
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    column = []
-    for i, (key, _) in enumerate(points):
-        outs = tuple(key[1::2])
-        groups[outs].append(i)
-        column.append(outs)
-    group_weights = {outs: sum(points[i][1][0] for i in members) for outs, members in groups.items()}
-    approvals: dict[tuple, tuple[int, dict[str, int], tuple[str, ...], tuple]] = {}
+    group_weights: dict[tuple, int] = defaultdict(int)
+    heaviest: dict[int, int] = {}
+    codes = tally.codes
+    for i, w in enumerate(weights):
+        g = ord(codes[i]) - _CODE
+        group_weights[tally.groups[g]] += w
+        if g not in heaviest or w > weights[heaviest[g]]:
+            heaviest[g] = i
     cubes: list[Cube] = []
-    differing = [outs for outs in groups if _differ(outs)]
+    differing = [g for g, outs in enumerate(tally.groups) if _differ(outs)]
     if differing:
-        group_masks = _bit_masks(column, groups)
-        masks = _masks(vectors, width)
-        everything = (1 << len(points)) - 1
-        for outs in sorted(differing, key=lambda o: -group_weights[o]):
-            members = groups[outs]
+        group_masks = points.group_masks()
+        masks = points.masks()
+        everything = (1 << points.n) - 1
+        for g in sorted(differing, key=lambda g: -group_weights[tally.groups[g]]):
+            outs = tally.groups[g]
             approving = {j for j in range(width) if outs[owner[j]][0] == "approve"}
-            group_mask = group_masks[outs]
-            for allowed, covered in _cover(vectors, masks, group_mask, everything & ~group_mask, points, members,
-                                           approving):
+            group_mask = group_masks[g]
+            for allowed, covered in _cover(points, masks, group_mask, everything & ~group_mask, approving):
                 idx = _bits(covered)
-                best = max(idx, key=lambda i: points[i][1][0])
-                cubes.append(Cube(outs, allowed, sum(points[i][1][0] for i in idx),
-                                  _assignment(tally, points[best][1][1]), vectors[best]))
-    for outs, members in groups.items():
+                best = max(idx, key=weights.__getitem__)
+                cubes.append(Cube(outs, allowed, sum(weights[i] for i in idx), points.assignment(best),
+                                  points.vector(best)))
+    approvals: dict[tuple, tuple[int, dict[str, int], tuple[str, ...], tuple]] = {}
+    for g, outs in enumerate(tally.groups):
         if all(o[0] == "approve" for o in outs):
-            best = max(members, key=lambda i: points[i][1][0])
-            approvals[tuple(o[1] for o in outs)] = (group_weights[outs], _assignment(tally, points[best][1][1]),
-                                                    vectors[best], outs)
-    return Found(decided=tally.decided, block_profiles=tally.block_profiles, points=len(points),
-                 weight=sum(group_weights.values()), group_weights=group_weights, cubes=cubes, approvals=approvals)
+            best = heaviest[g]
+            approvals[tuple(o[1] for o in outs)] = (group_weights[outs], points.assignment(best),
+                                                    points.vector(best), outs)
+    return Found(decided=tally.decided, block_profiles=tally.block_profiles, points=points.n,
+                 weight=sum(group_weights.values()), group_weights=dict(group_weights), cubes=cubes,
+                 approvals=approvals)
 
 
 _PARTS: list[Part] = []
@@ -721,35 +787,10 @@ def _show(value: Any) -> Any:
     return None if value is ABSENT else value
 
 
-def _flatten(key: tuple) -> tuple[str, ...]:
-    out: tuple[str, ...] = ()
-    for vector in key[0::2]:
-        out += vector
-    return out
-
-
 def _differ(outs: tuple) -> bool:
     """Whether the payers' decisions differ (durations are compared on their own)."""
     first = outs[0]
     return any((o[0], o[2]) != (first[0], first[2]) for o in outs[1:])
-
-
-def _bit_masks(column: list[Any], values: Iterable[Any]) -> dict[Any, int]:
-    """For a column of points, the bit set of the points holding each value (bit i is point i). Built
-    through str.translate and int(..., 2), both linear and in C: a part can have a million points."""
-    code = {v: chr(48 + k) for k, v in enumerate(dict.fromkeys(values))}
-    text = "".join(code[x] for x in column)[::-1]
-    out = {}
-    for v, c in code.items():
-        table = {ord(o): ("1" if o == c else "0") for o in code.values()}
-        out[v] = int(text.translate(table) or "0", 2)
-    return out
-
-
-def _masks(vectors: list[tuple[str, ...]], width: int) -> list[dict[str, int]]:
-    """For each variable and status, the bit set of the points that have it."""
-    columns = list(zip(*vectors, strict=False)) if vectors else [() for _ in range(width)]
-    return [_bit_masks(list(columns[j]), STATUSES) for j in range(width)]
 
 
 def _bits(mask: int) -> list[int]:
@@ -776,7 +817,7 @@ def _cube(masks: list[dict[str, int]], allowed: list[frozenset[str]], everything
     return m
 
 
-def _cover(vectors: list, masks: list, group: int, outside: int, points: list, members: list[int],
+def _cover(points: Points, masks: list, group: int, outside: int,
            approving: set[int]) -> list[tuple[list[frozenset[str]], int]]:
     """Greedy cover of a group of points by products of statuses that take in no point outside it.
 
@@ -784,13 +825,13 @@ def _cover(vectors: list, masks: list, group: int, outside: int, points: list, m
     approve first, met ones first: what stays says where the payers part), then widens the rest, then
     narrows each to the statuses its points really have (a status no point has is only a don't-care)."""
     everything = group | outside
-    order = sorted(members, key=lambda i: -points[i][1][0])
+    weights = points.tally.weights
     uncovered = group
     cubes: list[tuple[list[frozenset[str]], int]] = []
-    for seed in order:
+    for seed in sorted(_bits(group), key=weights.__getitem__, reverse=True):
         if not uncovered >> seed & 1:
             continue
-        vector = vectors[seed]
+        vector = points.vector(seed)
         allowed = [frozenset([s]) for s in vector]
         drop = sorted(range(len(vector)), key=lambda j: (j in approving, vector[j] != MET, j))
         for j in drop:
