@@ -544,7 +544,7 @@ def cover_part(part: Part, tally: Tally) -> Found:
             outs = tally.groups[g]
             approving = {j for j in range(width) if outs[owner[j]][0] == "approve"}
             group_mask = group_masks[g]
-            for allowed, covered in _cover(points, masks, group_mask, everything & ~group_mask, approving):
+            for allowed, covered in _cover(points, masks, group_mask, everything & ~group_mask, approving, owner):
                 idx = _bits(covered)
                 best = max(idx, key=weights.__getitem__)
                 cubes.append(Cube(outs, allowed, sum(weights[i] for i in idx), points.assignment(best),
@@ -817,8 +817,8 @@ def _cube(masks: list[dict[str, int]], allowed: list[frozenset[str]], everything
     return m
 
 
-def _cover(points: Points, masks: list, group: int, outside: int,
-           approving: set[int]) -> list[tuple[list[frozenset[str]], int]]:
+def _cover(points: Points, masks: list, group: int, outside: int, approving: set[int],
+           owner: list[int]) -> list[tuple[list[frozenset[str]], int]]:
     """Greedy cover of a group of points by products of statuses that take in no point outside it.
 
     From its heaviest uncovered point, a region drops each coordinate it can (those of a payer that does not
@@ -833,7 +833,9 @@ def _cover(points: Points, masks: list, group: int, outside: int,
             continue
         vector = points.vector(seed)
         allowed = [frozenset([s]) for s in vector]
-        drop = sorted(range(len(vector)), key=lambda j: (j in approving, vector[j] != MET, j))
+        # within a payer the later criteria first, so that of several reading one field (Centene's three age
+        # criteria for a request with no diagnosis) the first in the policy's order is the one that stays
+        drop = sorted(range(len(vector)), key=lambda j: (j in approving, vector[j] != MET, owner[j], -j))
         for j in drop:
             before = allowed[j]
             allowed[j] = ALL
