@@ -8,6 +8,7 @@ The whole diff (both markets' scenarios included) runs once for the module, as `
 from __future__ import annotations
 
 import json
+import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ import pytest
 import yaml
 from conftest import ROOT, TODAY, invoke
 
+from lumakras_logic.abstraction import ABSENT
 from lumakras_logic.api import Decider
-from lumakras_logic.diff import Differ, cover_part, enumerate_part, label
+from lumakras_logic.diff import _CODE, Differ, Points, cover_part, enumerate_part, label
 
 SCENARIOS = ROOT / "scenarios"
 
@@ -264,3 +266,29 @@ def test_a_third_payer_joins(tmp_path):
     data = json.loads(r.stdout)
     assert set(data["payers"]) == {"acme", "centene", "cigna"}
     assert data["totals"]["not_replayed"] == 0 and data["totals"]["regions"] > 0
+
+
+def test_the_fold_agrees_with_the_engine_on_sampled_points():
+    # Not only the witnesses: any point of a part, written as a request with any value of each of its field
+    # classes, gets from the engine (Datalog) the decisions the diff's fold gave it.
+    decider = Decider(today=TODAY)
+    differ = Differ(decider)
+    rng = random.Random(5)
+    chosen_conditions = [c for c in differ.conditions() if label(c) in ("colorectal", "pancreatic_adenocarcinoma")]
+    for part in differ.parts(chosen_conditions):
+        tally = enumerate_part(part)
+        points = Points(part, tally)
+        for i in rng.sample(range(points.n), 60):
+            chosen = points.assignment(i)
+            assignment = {f: part.classes[f][k].values[rng.randrange(len(part.classes[f][k].values))]
+                          for f, k in chosen.items()}
+            assignment["diagnosis.condition"] = part.condition
+            lob = rng.choice([v for v in part.lobs if v is not ABSENT])
+            assignment["line_of_business"] = lob
+            doc = differ.space.document(assignment, request_id=f"sample-{i}", request_type=part.request_type)
+            got = decider.derive(decider.parse(doc, "(sample)"), "all")
+            outs = tally.groups[ord(tally.codes[i]) - _CODE]
+            for payer, (decision, pathway, targets) in zip(part.plans, outs, strict=True):
+                assert (got[payer].decision, got[payer].pathway) == (decision, pathway), (doc, payer)
+                if decision == "refer":
+                    assert got[payer].refer_to == dict(zip(part.lobs, targets, strict=True))[lob]
