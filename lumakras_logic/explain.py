@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__
+from .concepts import Concepts
 from .engine import MET, NOT_DOCUMENTED, NOT_MET, Derivation, Row
 from .kb import KnowledgeBase, Node
 
@@ -46,6 +47,7 @@ class Explainer:
         self._digests: dict[str, str] = {}
         self._files: dict[str, tuple[str, ...]] = {}
         self.version = f"lumakras-logic {__version__}"
+        self._concepts: Concepts | None = None
 
     def files(self, payer: str) -> tuple[str, ...]:
         """The kb files that decide this payer's requests, read once per payer."""
@@ -101,14 +103,18 @@ class Explainer:
         return out
 
     def closest(self, d: Derivation) -> list[dict[str, Any]]:
-        """Every candidate pathway, nearest first: fewest criteria not_met, then fewest not_documented."""
+        """Every candidate pathway, nearest first: fewest criteria not_met, then fewest not_documented
+        (DECISIONS.md); in a tie, the one whose first failed concept comes latest in the kb's order of
+        concepts (kb/vocab/concepts.dl: what the disease is before how it is treated), so a colorectal
+        request failing one criterion of each pathway is nearest the colorectal one, not the NSCLC one it
+        fails on its diagnosis; then the policy's order."""
         entries = []
         for index, pathway_id in enumerate(d.candidates):
             node = self.kb.node(d.payer, pathway_id)
             parts = [self.criterion(d, part) for part in node.parts]
             not_met = sum(p["status"] == NOT_MET for p in parts)
             missing = sum(p["status"] == NOT_DOCUMENTED for p in parts)
-            entries.append(((not_met, missing, index), {
+            entries.append(((not_met, missing, -self._first_failed_rank(d, pathway_id), index), {
                 "pathway": pathway_id,
                 "status": d.status[pathway_id],
                 "text": node.text,
@@ -119,6 +125,19 @@ class Explainer:
             }))
         entries.sort(key=lambda e: e[0])
         return [e[1] for e in entries]
+
+    def _first_failed_rank(self, d: Derivation, pathway_id: str) -> int:
+        """The rank of the earliest concept the pathway fails (not_met, else not_documented) on; a large
+        rank when it fails on none, or the kb tags no concepts."""
+        if self._concepts is None:
+            self._concepts = Concepts(self.kb)
+        concepts = self._concepts
+        tagged = concepts.tagged_under(d.payer, pathway_id)
+        for status in (NOT_MET, NOT_DOCUMENTED):
+            ranks = [concepts.concept_of(d.payer, n).rank for n in tagged if d.status.get(n) == status]
+            if ranks:
+                return min(ranks)
+        return 1 << 30
 
     def criterion(self, d: Derivation, node_id: str) -> dict[str, Any]:
         """One criterion with its status, the policy's words, why, and the parts that decided it."""
