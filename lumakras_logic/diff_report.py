@@ -21,7 +21,9 @@ import yaml
 
 from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail, kb_option
 from .concepts import Concepts
-from .diff import RECORDED, DiffResult, PartResult, Region, default_jobs, label, run_diff
+from .diff import DiffResult, PartResult, Region, run_diff
+from .diff_plan import RECORDED, label
+from .diff_points import default_jobs
 from .engine import MET, NOT_DOCUMENTED, NOT_MET
 from .kb import KbError, KnowledgeBase, default_kb_dir
 

@@ -19,7 +19,9 @@ from conftest import ROOT, TODAY, invoke
 
 from lumakras_logic.abstraction import ABSENT
 from lumakras_logic.api import Decider
-from lumakras_logic.diff import _CODE, Differ, Points, cover_part, enumerate_part, label
+from lumakras_logic.diff import Differ
+from lumakras_logic.diff_plan import label
+from lumakras_logic.diff_points import _CODE, Points, cover_part, enumerate_part
 
 SCENARIOS = ROOT / "scenarios"
 

@@ -1,0 +1,258 @@
+"""The plan of one part of the request space for `lumakras diff` (lumakras_logic/diff.py): a market, a
+diagnosis, a request type. What the diagnosis alone decides is fixed; the criteria it leaves free are the
+part's variables (the topmost tagged criteria, kb/vocab/concepts.dl), each with the program that folds its
+leaves; the values of each field are grouped into classes every free criterion treats alike; and fields read
+together by a criterion form blocks. A Part is pure data: a worker process needs nothing else."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .abstraction import ABSENT, OTHER_TEXT, Space
+from .api import Decider
+from .concepts import Concepts
+from .engine import MET, NOT_DOCUMENTED, NOT_MET
+from .kb import KbError, natural_key
+from .request import FIELD_TYPES
+
+STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
+ALL = frozenset(STATUSES)
+CONDITION = "diagnosis.condition"
+OUTCOME_FIELDS = ("line_of_business", "requested_months")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The plan of one part of the space: a market, a diagnosis, a request type
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Klass:
+    """Values of one field that every relevant criterion reading it treats alike."""
+
+    values: list[Any]
+    status: dict[tuple[str, str], str]  # (payer, leaf) -> status
+
+
+@dataclass
+class PayerPlan:
+    """How to decide one payer's requests in a part from its leaves' statuses."""
+
+    payer: str
+    candidates: list[str]
+    const: dict[str, str]  # nodes the part fixes
+    upper: list[tuple[str, str, tuple[str, ...]]]  # composites above the variables, children first
+    variables: list[str]  # tagged criteria left free: the coordinates of the regions
+    programs: dict[str, tuple[list[tuple[str, str, tuple[str, ...]]], list[tuple[str, str]]]]  # v -> steps, leaves
+    fields: list[str]
+    referring: dict[str, list[tuple[str, dict[str, str]]]]  # pathway -> [(part, {lob: target})]
+    asks: dict[str, list[str]] = field(default_factory=dict)  # concept -> tagged criteria of live pathways
+    required: dict[str, set[str]] = field(default_factory=dict)  # pathway -> variables met whenever it is
+
+
+@dataclass
+class Block:
+    """Fields that tagged criteria read together (connected through the criteria, across payers), and the
+    criteria that read them: a block's statuses can be enumerated on their own."""
+
+    fields: list[str]
+    variables: list[tuple[str, str]]  # (payer, criterion)
+
+
+@dataclass
+class Part:
+    """One part of the space, ready to enumerate: pure data, so a worker process needs nothing else."""
+
+    market: str
+    condition: Any
+    request_type: str
+    classes: dict[str, list[Klass]]
+    shared: list[str]
+    plans: dict[str, PayerPlan]
+    lobs: list[Any]
+    kleene: dict[tuple[str, str, str], str]
+    units: dict[str, str]
+    outcome_rank: dict[str, int]
+    outcomes: dict[str, dict[str, str]]
+    domain_sizes: dict[str, int]
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{label(self.condition)}/{self.request_type}" + ("" if self.market == RECORDED else f"/{self.market}")
+
+
+RECORDED = "recorded"
+
+
+def label(value: Any) -> str:
+    """A condition as a person reads it in a heading."""
+    if value is ABSENT:
+        return "not-documented"
+    if value == OTHER_TEXT:
+        return "other"
+    return str(value)
+
+
+def plan_part(decider: Decider, space: Space, market: str, condition: Any, request_type: str,
+              payers: list[str]) -> Part:
+    """Fix what the condition decides, keep the criteria it leaves free, and class their fields' values."""
+    kb, engine = decider.kb, decider.engine
+    concepts = Concepts(kb)
+    assignment = {CONDITION: condition}
+    plans: dict[str, PayerPlan] = {}
+    free_leaves: list[tuple[str, str, str]] = []
+    for payer in payers:
+        plan = _plan_payer(decider, space, concepts, payer, engine.candidates(payer, request_type), assignment)
+        plans[payer] = plan
+        free_leaves += list(dict.fromkeys((payer, leaf, f) for v in plan.variables
+                                          for leaf, f in plan.programs[v][1]))
+    by_field: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for payer, leaf, f in free_leaves:
+        by_field[f].append((payer, leaf))
+    classes: dict[str, list[Klass]] = {}
+    for f, leaves in sorted(by_field.items()):
+        grouped: dict[tuple[str, ...], Klass] = {}
+        for value in space.domains[f]:
+            key = tuple(space.table[leaf][value] for leaf in leaves)
+            k = grouped.setdefault(key, Klass([], dict(zip(leaves, key, strict=False))))
+            k.values.append(value)
+        classes[f] = list(grouped.values())
+    readers = [set(plans[p].fields) for p in payers]
+    shared = sorted(set.intersection(*readers)) if len(readers) > 1 else []
+    blocks = _blocks(plans)
+    lobs = list(space.domains.get("line_of_business") or [*FIELD_TYPES["line_of_business"][1], ABSENT])
+    return Part(market=market, condition=condition, request_type=request_type, classes=classes, shared=shared,
+                plans=plans, lobs=lobs, kleene=engine._kleene, units=engine._units,
+                outcome_rank=engine._outcome_rank, outcomes=engine._outcomes,
+                domain_sizes={f: len(space.domains[f]) for f in classes}, blocks=blocks)
+
+
+def _blocks(plans: dict[str, PayerPlan]) -> list[Block]:
+    """Union the fields each variable reads; each connected set of fields is a block."""
+    parent: dict[str, str] = {}
+
+    def find(f: str) -> str:
+        while parent.setdefault(f, f) != f:
+            parent[f] = parent[parent[f]]
+            f = parent[f]
+        return f
+
+    reads: dict[tuple[str, str], list[str]] = {}
+    for payer, plan in plans.items():
+        for v in plan.variables:
+            fields = sorted({f for _, f in plan.programs[v][1]})
+            reads[(payer, v)] = fields
+            for f in fields[1:]:
+                parent[find(f)] = find(fields[0])
+            if fields:
+                find(fields[0])
+    groups: dict[str, Block] = {}
+    for (payer, v), fields in reads.items():
+        if not fields:
+            continue
+        block = groups.setdefault(find(fields[0]), Block([], []))
+        block.variables.append((payer, v))
+    for f in parent:
+        groups[find(f)].fields.append(f) if find(f) in groups else None
+    return [Block(sorted(b.fields), b.variables) for _, b in sorted(groups.items())]
+
+
+def _plan_payer(decider: Decider, space: Space, concepts: Concepts, payer: str, candidates: list[str],
+                assignment: dict[str, Any]) -> PayerPlan:
+    kb, engine = decider.kb, decider.engine
+    # the candidates, and the parts of a referring one: a referral names its target by its met part
+    roots = list(candidates) + [part for w in candidates if engine._outcomes[payer][w] == "refer"
+                                for part in kb.node(payer, w).parts]
+    const: dict[str, str] = {}
+    seen: set[str] = set()
+
+    def visit(n: str) -> None:
+        """Fix the nodes the part's assignment decides; look no further below them."""
+        if n in seen:
+            return
+        seen.add(n)
+        possible = space.possible(payer, n, assignment)
+        if len(possible) == 1:
+            const[n] = next(iter(possible))
+            return
+        for part in kb.node(payer, n).parts:
+            visit(part)
+
+    for root in roots:
+        visit(root)
+    # The variables are where a walk down from the pathways first meets a tagged criterion (or a leaf no
+    # tag covers) that the part leaves free; above them the upper program, below each its own program.
+    upper: list[tuple[str, str, tuple[str, ...]]] = []
+    variables: list[str] = []
+    walked: set[str] = set()
+
+    def down(n: str) -> None:
+        if n in walked or n in const:
+            return
+        walked.add(n)
+        node = kb.node(payer, n)
+        if concepts.of(payer, n) is not None or node.test is not None:
+            variables.append(n)
+            return
+        for part in node.parts:
+            down(part)
+        upper.append((n, node.how or "all", tuple(node.parts)))
+
+    for root in roots:
+        down(root)
+    programs = {v: _program(kb, space, payer, v, const) for v in variables}
+    referring: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for w in kb.pathways[payer]:
+        if w.outcome == "refer":
+            referring[w.id] = [(part, {lob: t for (p, pw, c, lob), t in engine._targets.items()
+                                       if p == payer and pw == w.id and c == part})
+                               for part in kb.node(payer, w.id).parts]
+    fields = sorted({f for v in variables for _, f in programs[v][1]})
+    asks: dict[str, list[str]] = defaultdict(list)
+    for w in candidates:  # what the pathways this part can still meet ask about
+        if const.get(w) != NOT_MET:
+            for v in concepts.tagged_under(payer, w):
+                tag = concepts.of(payer, v) or "untagged"
+                if v in seen and const.get(v) != NOT_MET and v not in asks[tag]:
+                    asks[tag].append(v)
+    required: dict[str, set[str]] = {}
+    for w in candidates:  # through "all of" only: the variables a met pathway has met
+        found: set[str] = set()
+        stack = [w]
+        while stack:
+            n = stack.pop()
+            if n in variables:
+                found.add(n)
+            elif n not in const and kb.node(payer, n).how == "all":
+                stack += kb.node(payer, n).parts
+        required[w] = found
+    return PayerPlan(payer, candidates, const, upper, sorted(variables, key=natural_key), programs, fields,
+                     referring, dict(asks), required)
+
+
+def _program(kb: Any, space: Space, payer: str, top: str, const: dict[str, str]) -> tuple[list, list]:
+    """The composites under a variable (children first) and its free leaves with the fields they read."""
+    steps: list[tuple[str, str, tuple[str, ...]]] = []
+    leaves: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def walk(n: str) -> None:
+        if n in seen or n in const:
+            return
+        seen.add(n)
+        node = kb.node(payer, n)
+        if node.test is not None:
+            f = space.leaf_field.get((payer, n))
+            if f is None:
+                raise KbError(f"{node.test_where or node.where}: {payer} {n} reads no field the abstraction knows")
+            leaves.append((n, f))
+            return
+        for part in node.parts:
+            walk(part)
+        steps.append((n, node.how or "all", tuple(node.parts)))
+
+    walk(top)
+    return steps, leaves
+
+
