@@ -17,7 +17,7 @@ from itertools import product
 from typing import Any
 
 from .diff_plan import ALL, STATUSES, Block, Part, PayerPlan
-from .engine import MET, NOT_DOCUMENTED
+from .engine import MET, NOT_DOCUMENTED, NOT_MET
 
 # ---------------------------------------------------------------------------------------------------------
 # Enumeration (runs in worker processes: pure Python over the plan)
@@ -281,9 +281,8 @@ def cover_part(part: Part, tally: Tally) -> Found:
             approving = {j for j in range(width) if outs[owner[j]][0] == "approve"}
             group_mask = group_masks[g]
             for allowed, covered in _cover(points, masks, group_mask, everything & ~group_mask, approving, owner):
-                idx = _bits(covered)
-                best = max(idx, key=weights.__getitem__)
-                cubes.append(Cube(outs, allowed, sum(weights[i] for i in idx), points.assignment(best),
+                best = max(_bits(_plainest(masks, allowed, covered)), key=weights.__getitem__)
+                cubes.append(Cube(outs, allowed, sum(weights[i] for i in _bits(covered)), points.assignment(best),
                                   points.vector(best)))
     approvals: dict[tuple, tuple[int, dict[str, int], tuple[str, ...], tuple]] = {}
     for g, outs in enumerate(tally.groups):
@@ -347,6 +346,19 @@ def _bits(mask: int) -> list[int]:
         out.append(i)
         i = text.find("1", i + 1)
     return out
+
+
+def _plainest(masks: list[dict[str, int]], allowed: list[frozenset[str]], covered: int) -> int:
+    """The points of a region that show only its difference: every criterion it leaves free met where a
+    point of the region allows it, in the policy's order, so a witness fails nothing the region does not
+    name (a region "I.A.8 not met" gets a monotherapy witness, not one that also fails I.A.5)."""
+    plain = covered
+    for j, a in enumerate(allowed):
+        want = MET if MET in a else (NOT_MET if NOT_MET in a else NOT_DOCUMENTED)
+        narrower = plain & masks[j][want]
+        if narrower:
+            plain = narrower
+    return plain
 
 
 def _cube(masks: list[dict[str, int]], allowed: list[frozenset[str]], everything: int) -> int:

@@ -193,12 +193,16 @@ def write_witnesses(reports: list[Report], words: Words, folder: Path, kb_args: 
             doc = dict(region.witness)
             doc["id"] = f"diff-{rid}"
             market = region.part.market
-            extra = f" --kb {scenario_dirs[market]}" if market != RECORDED else ""
+            extra = ""
+            if market != RECORDED:  # the scenario lies over the kb: both are given
+                extra = ("" if kb_args else f" --kb {default_kb_dir()}") + f" --kb {scenario_dirs[market]}"
             head = [f"# lumakras diff witness {rid}: {_line(report, words)}",
                     f"# where: {_where(region, words)}",
                     f"# why: {words.why(region)}",
                     f"# replay: lumakras decide {folder / (rid + '.yaml')} --payer all{kb_args}{extra}"]
-            text = "\n".join(_wrap(h) for h in head) + "\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+            # the replay command stays on one line, to be copied
+            text = "\n".join(_wrap(h) for h in head[:-1]) + "\n" + head[-1] + "\n" + \
+                yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
             path = folder / f"{rid}.yaml"
             path.write_text(text, encoding="utf-8")
             report.files.append(str(path))

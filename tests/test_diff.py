@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def test_approved_test(diff, condition, criterion):
     found = find(data, condition, {"centene": "approve", "cigna": "deny"}, ("cigna", criterion, "not_met"))
     assert found, [causes(a) for _, a in alternatives(data, condition)]
     assert "has no criterion on how the KRAS G12C mutation was determined" in found[0]["why"]
+    assert failing(found[0]["witness"], "cigna") == [criterion.split(".")[0] + ".B"]  # 1.B, 3.B, 4.B
 
 
 def test_small_bowel_and_colorectal_ask_no_test(diff):
@@ -98,6 +100,19 @@ def test_centene_only_criteria_deny_what_cigna_approves(diff, condition, criteri
     assert found
     assert any(c["concept"] == concept for c in found[0]["constraints"])
     assert "cigna has no criterion" in found[0]["why"]
+    # the witness shows exactly that difference: its nearest Centene pathway fails that criterion alone
+    assert failing(found[0]["witness"], "centene") == [criterion]
+
+
+def failing(witness: dict, payer: str, market: str | None = None) -> list[str]:
+    """The criteria not met of the nearest pathway, as `lumakras decide --json` gives them."""
+    kb = ["--kb", ROOT / "kb"] + (["--kb", SCENARIOS / market] if market else [])
+    path = Path(tempfile.mkdtemp()) / "witness.yaml"
+    path.write_text(yaml.safe_dump(witness), encoding="utf-8")
+    result = invoke("decide", path, "--payer", payer, "--json", *kb)
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    return [c["id"] for c in answer["closest"][0]["criteria"] if c["status"] == "not_met"]
 
 
 def test_dose_over_960_is_referred_by_centene_and_approved_by_cigna(diff):
@@ -129,6 +144,7 @@ def test_generic_redirection_under_a_generic_market(diff):
                  market="generic-sotorasib-marketed")
     assert found
     assert found[0]["witness"]["medication"]["product"] == "lumakras"
+    assert failing(found[0]["witness"], "centene", "generic-sotorasib-marketed") == ["I.A.8"]
     # under the market as recorded, no generic is marketed: I.A.8 never parts the payers
     for part in data["parts"]:
         if part["market"] == "recorded":
