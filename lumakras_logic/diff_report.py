@@ -25,7 +25,7 @@ from .diff import DiffResult, PartResult, Region, run_diff
 from .diff_plan import RECORDED, label
 from .diff_points import default_jobs
 from .engine import MET, NOT_DOCUMENTED, NOT_MET
-from .kb import KbError, KnowledgeBase, default_kb_dir
+from .kb import KbError, KnowledgeBase, default_kb_dir, natural_key
 
 _STATUS_WORDS = {MET: "met", NOT_MET: "not met", NOT_DOCUMENTED: "not documented"}
 # The order regions are reported in: a decision one way and the opposite the other way first.
@@ -306,6 +306,8 @@ def render_text(result: DiffResult, reports: list[Report], words: Words, markdow
                f"process{'es' if result.jobs > 1 else ''}.")
     if t["not_replayed"]:
         out.append(f"WARNING: {t['not_replayed']} witnesses did not replay through the engine.")
+    out += ["", f"{h2}Where the payers part, by concept" + ("" if markdown else " =="), ""]
+    out += by_concept(reports, words, markdown)
     by_part: dict[int, list[Report]] = defaultdict(list)
     for r in reports:
         by_part[id(r.part)].append(r)
@@ -332,6 +334,37 @@ def render_text(result: DiffResult, reports: list[Report], words: Words, markdow
                 if r.files:
                     out.append(("  " if markdown else "      ") + f"witness: {r.files[k]}")
     return "\n".join(out) + "\n"
+
+
+def by_concept(reports: list[Report], words: Words, markdown: bool) -> list[str]:
+    """An overview: for each concept, the criteria not met or not documented in the regions' alternatives,
+    the diagnoses they part the payers on, and the alternatives that show it."""
+    rows: dict[str, dict[str, Any]] = {}
+    for r in reports:
+        for rid, region in zip(r.ids, r.alternatives, strict=True):
+            for payer, node, allowed in region.constraints:
+                if MET in allowed:
+                    continue
+                concept = words.concepts.concept_of(payer, node)
+                row = rows.setdefault(concept.id, {"concept": concept, "criteria": set(), "parts": set(),
+                                                   "ids": []})
+                row["criteria"].add(f"{payer} {node}")
+                row["parts"].add(label(region.part.condition))
+                if rid not in row["ids"]:
+                    row["ids"].append(rid)
+    out = []
+    if markdown:
+        out += ["| concept | criteria | diagnoses | alternatives |", "|---|---|---|---|"]
+    for row in sorted(rows.values(), key=lambda r: (r["concept"].rank, r["concept"].id)):
+        criteria = ", ".join(sorted(row["criteria"], key=lambda c: (c.split()[0], natural_key(c.split()[1]))))
+        parts = ", ".join(sorted(row["parts"]))
+        ids = row["ids"]
+        shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        if markdown:
+            out.append(f"| {row['concept'].label} | {criteria} | {parts} | {shown} |")
+        else:
+            out.append(f"{row['concept'].label}: {criteria} ({parts}): {shown}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
