@@ -270,6 +270,7 @@ def test_diff_options(tmp_path):
     r = invoke("diff", "--condition", "other", "--no-scenarios", "--format", "markdown", "--today", "2026-06-01")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.startswith("# lumakras diff")
+    assert "## Where the payers part, by concept" in r.stdout
     assert "## other, initial requests" in r.stdout
     r = invoke("diff", "--condition", "lung")
     assert r.exit_code == 2 and "--condition" in r.stderr
