@@ -28,6 +28,7 @@ reporting the regions it adds.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -275,10 +276,9 @@ def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list
     founds = enumerate_parts([p for _, p in all_parts], jobs)
     results: list[PartResult] = []
     seen: set[tuple] = set()
-    for (differ, part), found in zip(all_parts, founds, strict=False):
+    to_replay: list[tuple[Differ, Region]] = []
+    for (differ, part), found in zip(all_parts, founds, strict=True):
         result = differ.regions(part, found)
-        for region in result.regions:
-            differ.replay(region)
         key_regions = []
         for region in result.regions:
             key = _region_key(region)
@@ -287,11 +287,41 @@ def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list
             if part.market == RECORDED:
                 seen.add(key)
             key_regions.append(region)
+            to_replay.append((differ, region))
         result.regions = key_regions
         results.append(result)
+    replay_all(to_replay, jobs)
     return DiffResult(markets=[m for m, _ in markets], parts=results, seconds=time.perf_counter() - start,
                       jobs=jobs, scenario_dirs={scenario_name(s): str(s) for s in scenarios},
                       kb=markets[0][1].decider.kb, payers=markets[0][1].payers)
+
+
+_REPLAYS: list[tuple[Differ, Region]] = []
+
+
+def _replay(index: int) -> tuple[int, bool | None, str]:
+    differ, region = _REPLAYS[index]
+    differ.replay(region)
+    return index, region.replayed, region.replay_note
+
+
+def replay_all(replays: list[tuple[Differ, Region]], jobs: int) -> None:
+    """Replay every witness through the engine, on `jobs` processes (fork). The replays come market by
+    market and go out in contiguous chunks, so a worker reloads a market's kb (pyDatalog holds one) rarely."""
+    global _REPLAYS
+    if jobs <= 1 or len(replays) < 2 * jobs:
+        for differ, region in replays:
+            differ.replay(region)
+        return
+    _REPLAYS = replays
+    try:
+        chunk = max(1, len(replays) // (4 * jobs))
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for index, replayed, note in pool.imap_unordered(_replay, range(len(replays)), chunksize=chunk):
+                region = replays[index][1]
+                region.replayed, region.replay_note = replayed, note
+    finally:
+        _REPLAYS = []
 
 
 def _region_key(region: Region) -> tuple:
