@@ -8,14 +8,16 @@ per class profile, "not given"). `diff` cuts that space by diagnosis and request
    says), so the fields only such nodes read do not multiply the part's profiles;
 2. merges the values of each remaining field that give every criterion reading it the same status (its
    classes: ages 18 and 40 are one class);
-3. enumerates, per payer, the classes of the fields it reads, keyed by the statuses of its criteria on the
-   fields both payers read, and folds each status vector up its policy's tree once, with the kb's Kleene
-   table and the engine's own decision rule (Engine.conclude);
-4. joins the two payers on the shared fields: each joint point is the statuses of both payers' tagged
-   criteria (kb/vocab/concepts.dl) with both decisions and its weight (abstract profiles);
+3. groups the fields that tagged criteria (kb/vocab/concepts.dl) read together, across payers, into blocks,
+   and enumerates each block on its own into the distinct statuses of its criteria;
+4. takes the product of the blocks' statuses as the part's points, and folds each payer's status vector up
+   its policy's tree once, with the kb's Kleene table and the engine's own decision rule (Engine.conclude);
 5. covers the points where the decisions differ by regions: products of criterion statuses, grown
    greedily as wide as they can be without taking in a point of another outcome, each with its size and a
    witness request that is replayed through the engine before it is believed.
+
+Steps 1-3 are lumakras_logic/diff_plan.py, 4-5 lumakras_logic/diff_points.py (worker processes); this module
+runs them over the markets, words the outcomes and writes and replays the witnesses; diff_report.py prints.
 
 The line of business and the requested duration decide no criterion, only durations and referral
 targets; they multiply the counts and are compared where both payers approve (durations).

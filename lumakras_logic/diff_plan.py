@@ -20,7 +20,6 @@ from .request import FIELD_TYPES
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
 ALL = frozenset(STATUSES)
 CONDITION = "diagnosis.condition"
-OUTCOME_FIELDS = ("line_of_business", "requested_months")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -67,7 +66,6 @@ class Part:
     condition: Any
     request_type: str
     classes: dict[str, list[Klass]]
-    shared: list[str]
     plans: dict[str, PayerPlan]
     lobs: list[Any]
     kleene: dict[tuple[str, str, str], str]
@@ -118,11 +116,9 @@ def plan_part(decider: Decider, space: Space, market: str, condition: Any, reque
             k = grouped.setdefault(key, Klass([], dict(zip(leaves, key, strict=False))))
             k.values.append(value)
         classes[f] = list(grouped.values())
-    readers = [set(plans[p].fields) for p in payers]
-    shared = sorted(set.intersection(*readers)) if len(readers) > 1 else []
     blocks = _blocks(plans)
     lobs = list(space.domains.get("line_of_business") or [*FIELD_TYPES["line_of_business"][1], ABSENT])
-    return Part(market=market, condition=condition, request_type=request_type, classes=classes, shared=shared,
+    return Part(market=market, condition=condition, request_type=request_type, classes=classes,
                 plans=plans, lobs=lobs, kleene=engine._kleene, units=engine._units,
                 outcome_rank=engine._outcome_rank, outcomes=engine._outcomes,
                 domain_sizes={f: len(space.domains[f]) for f in classes}, blocks=blocks)
