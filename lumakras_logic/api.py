@@ -16,7 +16,8 @@ from .request import Request, RequestError, load_request, parse_request
 
 @dataclass
 class Outcome:
-    """One file's result: its answers (one per payer), or the error that stopped it."""
+    """One file's result: its answers (one per payer), or the error that stopped it (a file with several
+    problems: the first, with every one in `error.problems`)."""
 
     source: str
     answers: list[dict[str, Any]]

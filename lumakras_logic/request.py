@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .names import split_entry
 
 Fact = tuple[Any, ...]
 
@@ -26,15 +28,21 @@ DISEASE_STATES = ("locally_advanced", "advanced", "metastatic", "recurrent", "re
 KRAS_RESULTS = ("positive", "negative")
 KRAS_TESTS = ("fda_approved", "other")
 PRODUCTS = ("lumakras", "sotorasib")
+HISTOLOGIES = ("adenocarcinoma", "squamous_cell", "small_cell", "neuroendocrine", "other")
 
 
 class RequestError(Exception):
-    """A request that cannot be read: names the file and the field (REQUESTS.md, "Bad input")."""
+    """A request that cannot be read: names the file and the field (REQUESTS.md, "Bad input").
+
+    `field` and `message` are those of the first problem; `problems` holds every problem found in the file
+    (the first one included), each a RequestError whose str() is one line "FILE: FIELD: message".
+    """
 
     def __init__(self, source: str, field_name: str, message: str) -> None:
         text = f"{source}: {field_name}: {message}" if field_name else f"{source}: {message}"
         super().__init__(_one_line(text))
         self.source, self.field, self.message = source, field_name, message
+        self.problems: list[RequestError] = [self]
 
 
 def _one_line(text: str) -> str:
@@ -65,19 +73,47 @@ class Request:
     lists: dict[str, list[str]] = field(default_factory=dict)  # field path -> entries (normalized)
     written: dict[str, str] = field(default_factory=dict)  # normalized name -> as the request wrote it
     notes: dict[str, str] = field(default_factory=dict)  # field path -> how a value was derived
+    # drug lists: field path -> {entry (name key): the string as written}, for the entries to split
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)
+    # drug lists: field path -> {entry (name key): kind (name key)}, for entries written {name, kind}
+    kinds: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def facts(self, rid: int, aliases: Mapping[tuple[str, Any], Any] | None = None) -> list[Fact]:
+    def facts(self, rid: int, aliases: Mapping[tuple[str, Any], Any] | None = None,
+              known: Callable[[str], bool] | None = None) -> list[Fact]:
         """The ground facts of this request about the internal request number `rid`.
 
-        `aliases` is the kb's value_alias table, (field, written) -> canonical value.
+        `aliases` is the kb's value_alias table, (field, written) -> canonical value. `known` tells whether a
+        name key is a name the kb knows (KnowledgeBase.known_names); with it, each string entry of a drug list
+        is split into its parts (names.split_entry), without it each entry is its own only part.
         """
         aliases = aliases or {}
         out: list[Fact] = [("request", rid), ("request_date", rid, date_number(self.date))]
         out += [("value", rid, name, aliases.get((name, value), value)) for name, value in self.scalars.items()]
         for name, entries in self.lists.items():
             out.append(("listed", rid, name))
-            out += [("item", rid, name, entry) for entry in dict.fromkeys(entries)]
+            drugs = FIELD_TYPES.get(name, ("",))[0] == "names"
+            kinds = self.kinds.get(name, {})
+            for entry in dict.fromkeys(entries):
+                out.append(("item", rid, name, entry))
+                if entry in kinds:
+                    out.append(("item_kind", rid, name, entry, kinds[entry]))
+                elif drugs:
+                    out += [("item_part", rid, name, entry, part) for part in self.parts(name, entry, known)]
         return out
+
+    def parts(self, field_name: str, entry: str, known: Callable[[str], bool] | None = None) -> list[str]:
+        """The parts (name keys) of one drug-list entry. An entry the request did not write as a string (a
+        list built by other code), or any entry when `known` is None, is its own only part. The parts'
+        spellings are kept in `written`, so that explanations show them as the request wrote them."""
+        text = self.texts.get(field_name, {}).get(entry)
+        if text is None or known is None:
+            return [entry]
+        keys = []
+        for piece in split_entry(text, known):
+            key = name_key(piece)
+            self.written.setdefault(key, piece)
+            keys.append(key)
+        return keys
 
     def display(self, value: Any) -> str:
         """A value as the request wrote it (names are matched lower-case, shown as written)."""
@@ -103,27 +139,67 @@ def token_key(text: str) -> str:
     return re.sub(r"[\s\-]+", "_", text.strip().lower())
 
 
+def nearest(word: str, choices: Iterable[str], limit: int = 2) -> list[str]:
+    """The choices closest to a misspelt word (a field name, an enumeration value), best first; none when
+    nothing is close. A suggestion only: the request is still rejected."""
+    from rapidfuzz import fuzz, process, utils  # lazily: a clean request never needs it
+
+    found = process.extract(word, list(dict.fromkeys(choices)), scorer=fuzz.WRatio, processor=utils.default_process,
+                            limit=limit + 1, score_cutoff=75)
+    if not found:
+        return []
+    best = found[0][1]
+    return [choice for choice, score, _ in found if score >= best - 5][:limit]
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = nearest(word, choices)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
 # --------------------------------------------------------------------------------------------------------
 # Field specifications
 # --------------------------------------------------------------------------------------------------------
 
+_UNKNOWN = "unknown field{hint} (see REQUESTS.md; own fields may start with x_)"
+
 
 class _Reader:
-    """Reads one document, raising RequestError with the field's dotted path."""
+    """Reads one document. Each reading method raises RequestError with the field's dotted path; `attempt`
+    records that problem and goes on, so that one pass finds every problem of the file."""
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.problems: list[RequestError] = []
 
     def fail(self, path: str, message: str) -> RequestError:
         return RequestError(self.source, path, message)
 
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
+    def note(self, path: str, message: str) -> None:
+        self.problems.append(self.fail(path, message))
+
+    def attempt(self, read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """read(*args, **kwargs), or _BAD with its problem recorded."""
+        try:
+            return read(*args, **kwargs)
+        except RequestError as exc:
+            self.problems.extend(exc.problems)
+            return _BAD
+
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        """A mapping's text-named fields; a field name that is not text is a problem (and is skipped)."""
         if not isinstance(value, Mapping):
             raise self.fail(path, f"must be a mapping of fields, got {_kind(value)}")
-        for key in value:
-            if not isinstance(key, str):
-                raise self.fail(path, f"field names must be text, got {key!r}")
-        return value
+        fields = {}
+        for key, item in value.items():
+            if isinstance(key, str):
+                fields[key] = item
+            else:
+                self.note(path, f"field names must be text, got {key!r}")
+        return fields
+
+    def unknown(self, path: str, key: str, known: Iterable[str]) -> None:
+        self.note(path, _UNKNOWN.format(hint=_did_you_mean(key, known)))
 
     def text(self, value: Any, path: str) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -136,8 +212,14 @@ class _Reader:
     def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str:
         text = token_key(self.text(value, path))
         if text not in choices:
-            raise self.fail(path, f"must be one of {', '.join(choices)}; got {value!r}")
+            raise self.fail(path, f"must be one of {', '.join(choices)}; got {value!r}{_did_you_mean(text, choices)}")
         return text
+
+    def choices(self, value: Any, path: str, choices: tuple[str, ...]) -> list[str]:
+        """One choice or a list of them; each bad entry is its own problem."""
+        entries = value if isinstance(value, list) else [value]
+        read = [self.attempt(self.choice, x, f"{path}[{i}]", choices) for i, x in enumerate(entries)]
+        return [x for x in read if x is not _BAD]
 
     def boolean(self, value: Any, path: str) -> bool:
         if not isinstance(value, bool):
@@ -170,12 +252,40 @@ class _Reader:
                     pass
         raise self.fail(path, f"must be a date YYYY-MM-DD, got {value!r}")
 
-    def names(self, value: Any, path: str) -> list[str]:
+    def names(self, value: Any, path: str) -> list[tuple[str, str | None]]:
+        """A drug list: (name, kind) per entry, kind None for a string entry. Each bad entry is its own
+        problem."""
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            raise self.fail(path, f"must be a list of names, got {_kind(value)}")
-        return [self.text(entry, f"{path}[{i}]") for i, entry in enumerate(value)]
+            hint = " (a drug written {name: ..., kind: ...} is an entry of a list)" if isinstance(value, Mapping) \
+                else ""
+            raise self.fail(path, f"must be a list of names, got {_kind(value)}{hint}")
+        read = [self.attempt(self.entry, x, f"{path}[{i}]") for i, x in enumerate(value)]
+        return [x for x in read if x is not _BAD]
+
+    def entry(self, value: Any, path: str) -> Any:
+        """A string, or a mapping with exactly the keys name and kind (REQUESTS.md); _BAD for a mapping with
+        problems (recorded)."""
+        if not isinstance(value, Mapping):
+            return self.text(value, path), None
+        before = len(self.problems)
+        body = self.mapping(value, path)
+        for key in body:
+            if key not in _ENTRY_FIELDS:
+                self.note(f"{path}.{key}", "unknown field (an entry written as a mapping has exactly name and kind)"
+                          + _did_you_mean(key, _ENTRY_FIELDS))
+        name, kind = (self.attempt(self._entry_field, body, path, key) for key in _ENTRY_FIELDS)
+        return _BAD if len(self.problems) > before else (name, kind)
+
+    def _entry_field(self, body: Mapping[str, Any], path: str, key: str) -> str:
+        if body.get(key) is None:
+            raise self.fail(f"{path}.{key}", "required (an entry written as a mapping has name and kind)")
+        return self.text(body[key], f"{path}.{key}")
+
+
+_BAD: Any = object()
+_ENTRY_FIELDS = ("name", "kind")
 
 
 def _kind(value: Any) -> str:
@@ -185,8 +295,8 @@ def _kind(value: Any) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-# (section, field) -> how to read it and store it: kind is 'scalar' or 'list'
-_Spec = tuple[str, Callable[[_Reader, Any, str], Any]]
+# (section, field) -> how to read it and store it: kind is 'scalar', 'list', 'names' or 'special'
+_Spec = tuple[str, Callable[[_Reader, Any, str], Any] | None]
 
 _SECTION_FIELDS: dict[str, dict[str, _Spec]] = {
     "member": {
@@ -195,8 +305,8 @@ _SECTION_FIELDS: dict[str, dict[str, _Spec]] = {
     },
     "diagnosis": {
         "condition": ("scalar", lambda r, v, p: token_key(r.text(v, p))),
-        "disease_state": ("list", lambda r, v, p: [r.choice(x, f"{p}[{i}]", DISEASE_STATES)
-                                                   for i, x in enumerate(v if isinstance(v, list) else [v])]),
+        "histology": ("scalar", lambda r, v, p: r.choice(v, p, HISTOLOGIES)),
+        "disease_state": ("list", lambda r, v, p: r.choices(v, p, DISEASE_STATES)),
         "kras_g12c": ("scalar", lambda r, v, p: r.choice(v, p, KRAS_RESULTS)),
         "kras_test": ("scalar", lambda r, v, p: r.choice(v, p, KRAS_TESTS)),
     },
@@ -233,6 +343,7 @@ _TOP_FIELDS: dict[str, _Spec] = {
 FIELD_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "member.age": ("whole", ()),
     "diagnosis.condition": ("text", ()),
+    "diagnosis.histology": ("choice", HISTOLOGIES),
     "diagnosis.disease_state": ("choice_list", DISEASE_STATES),
     "diagnosis.kras_g12c": ("choice", KRAS_RESULTS),
     "diagnosis.kras_test": ("choice", KRAS_TESTS),
@@ -265,63 +376,100 @@ def _is_extension(key: str) -> bool:
 
 def parse_request(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "cigna"),
                   today: dt.date | None = None) -> Request:
-    """Validate a parsed document and build the Request; raise RequestError naming the field."""
+    """Validate a parsed document and build the Request.
+
+    Every problem the file has is found in one pass (unknown fields at any level, wrong types, unknown
+    values, bad dates, age and birth date disagreeing, bad list entries); if there is any, one RequestError
+    is raised: its field and message are the first problem's, its `problems` all of them, in the order of
+    the document (a missing id first).
+    """
     r = _Reader(source)
     doc = r.mapping(doc, "(document)")
-    for key in doc:
-        if key not in _HANDLED_TOP and not _is_extension(key):
-            raise r.fail(key, "unknown field (see REQUESTS.md; own fields may start with x_)")
     if doc.get("id") is None:
-        raise r.fail("id", "required field is missing")
-    rid = r.text(doc["id"], "id")
-    day = r.date(doc["date"], "date") if doc.get("date") is not None else (today or dt.date.today())
-    payer = None
-    if doc.get("payer") is not None:
-        written = token_key(r.text(doc["payer"], "payer"))
-        if written not in payers:
-            raise r.fail("payer", f"unknown payer {doc['payer']!r}; the kb has {', '.join(payers)} "
-                                  "(a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)")
-        payer = written
-    req = Request(id=rid, source=source, date=day, payer=payer)
+        r.note("id", "required field is missing")
+    req = Request(id="", source=source, date=today or dt.date.today(), payer=None)
+    date_ok = doc.get("date") is None
+    born: Any = _BAD
 
     def store(path: str, kind: str, reader: Callable[[_Reader, Any, str], Any] | None, value: Any) -> None:
         if kind == "scalar":
-            req.scalars[path] = reader(r, value, path)  # type: ignore[misc]
+            read = r.attempt(reader, r, value, path)  # type: ignore[arg-type]
+            if read is not _BAD:
+                req.scalars[path] = read
         elif kind == "list":
-            req.lists[path] = reader(r, value, path)  # type: ignore[misc]
+            read = r.attempt(reader, r, value, path)  # type: ignore[arg-type]
+            if read is not _BAD:
+                req.lists[path] = read
         elif kind == "names":
-            entries = r.names(value, path)
-            keys = [name_key(e) for e in entries]
+            entries = r.attempt(r.names, value, path)
+            if entries is _BAD:
+                return
+            keys = []
+            for written, kind_written in entries:
+                key = name_key(written)
+                keys.append(key)
+                req.written.setdefault(key, written.strip())
+                if kind_written is None:
+                    req.texts.setdefault(path, {}).setdefault(key, written.strip())
+                else:
+                    req.kinds.setdefault(path, {})[key] = name_key(kind_written)
+                    req.written.setdefault(name_key(kind_written), kind_written.strip())
             req.lists[path] = keys
-            for key, entry in zip(keys, entries, strict=True):
-                req.written.setdefault(key, entry.strip())
 
-    for key, (kind, reader) in _TOP_FIELDS.items():
-        if doc.get(key) is not None:
-            store(key, kind, reader, doc[key])
-    for section, fields in _SECTION_FIELDS.items():
-        if doc.get(section) is None:
+    for key, value in doc.items():
+        if value is None and key in _HANDLED_TOP:
             continue
-        body = r.mapping(doc[section], section)
-        for key in body:
-            if key not in fields and not _is_extension(key):
-                raise r.fail(f"{section}.{key}", "unknown field (see REQUESTS.md; own fields may start with x_)")
-        for key, (kind, reader) in fields.items():
-            if body.get(key) is None or kind == "special":
+        if key == "id":
+            req.id = r.attempt(r.text, value, "id")
+        elif key == "date":
+            day = r.attempt(r.date, value, "date")
+            if day is not _BAD:
+                req.date, date_ok = day, True
+        elif key == "payer":
+            req.payer = r.attempt(_payer, r, value, payers)
+        elif key in _TOP_FIELDS:
+            store(key, *_TOP_FIELDS[key], value)
+        elif key in _SECTION_FIELDS:
+            body = r.attempt(r.mapping, value, key)
+            if body is _BAD:
                 continue
-            store(f"{section}.{key}", kind, reader, body[key])
-        if section == "member" and body.get("birth_date") is not None:
-            _age_from_birth_date(r, req, body["birth_date"])
-        if section == "diagnosis" and "diagnosis.condition" in req.scalars:
-            req.written.setdefault(req.scalars["diagnosis.condition"], r.text(body["condition"], "").strip())
-        if section == "prescriber" and "prescriber.specialty" in req.scalars:
-            req.written.setdefault(req.scalars["prescriber.specialty"], r.text(body["specialty"], "").strip())
+            fields = _SECTION_FIELDS[key]
+            for name, item in body.items():
+                path = f"{key}.{name}"
+                if name not in fields:
+                    if not _is_extension(name):
+                        r.unknown(path, name, fields)
+                elif item is None:
+                    continue
+                elif name == "birth_date":
+                    born = r.attempt(r.date, item, path)
+                else:
+                    store(path, *fields[name], item)
+            if key == "diagnosis" and "diagnosis.condition" in req.scalars:
+                req.written.setdefault(req.scalars["diagnosis.condition"], str(body["condition"]).strip())
+            if key == "prescriber" and "prescriber.specialty" in req.scalars:
+                req.written.setdefault(req.scalars["prescriber.specialty"], str(body["specialty"]).strip())
+        elif not _is_extension(key):
+            r.unknown(key, key, sorted(_HANDLED_TOP))
+    if born is not _BAD and date_ok:
+        r.attempt(_age_from_birth_date, r, req, born)
+    if r.problems:
+        first = r.problems[0]
+        first.problems = list(r.problems)
+        raise first
     req.scalars.setdefault("request_type", "initial")
     return req
 
 
-def _age_from_birth_date(r: _Reader, req: Request, value: Any) -> None:
-    born = r.date(value, "member.birth_date")
+def _payer(r: _Reader, value: Any, payers: tuple[str, ...]) -> str:
+    written = token_key(r.text(value, "payer"))
+    if written not in payers:
+        raise r.fail("payer", f"unknown payer {value!r}{_did_you_mean(written, payers)}; the kb has "
+                              f"{', '.join(payers)} (a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)")
+    return written
+
+
+def _age_from_birth_date(r: _Reader, req: Request, born: dt.date) -> None:
     if born > req.date:
         raise r.fail("member.birth_date", f"is after the request date {req.date.isoformat()}")
     age = req.date.year - born.year - ((req.date.month, req.date.day) < (born.month, born.day))

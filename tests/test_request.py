@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from lumakras_logic.names import split_entry
 from lumakras_logic.request import RequestError, load_request, parse_request
 
 TODAY = dt.date(2026, 6, 1)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(tmp_path: Path, text: str, name: str = "req.yaml") -> Path:
@@ -337,12 +341,15 @@ def test_odd_string_is_carried_verbatim(decider, tmp_path):
     near = {p["pathway"]: p for p in centene["closest"]}["I.A"]
     statuses = {c["id"]: c for c in near["criteria"]}
     assert statuses["I.A.6"]["status"] == "not_documented"
-    assert statuses["I.A.6"]["because"] == [f"unknown drug '{EVIL}': not classified"]
+    # the entry is split like any other (x'), evil and '), each part unknown and carried as data
+    assert statuses["I.A.6"]["because"] and all("may be any drug" in b or "not classified" in b
+                                                for b in statuses["I.A.6"]["because"])
     assert statuses["I.A.5"]["status"] == "not_documented"
     status = decider.engine.decide(req, "centene").status
     assert status["I.A.2.specialty"] == "not_met"  # an odd specialty is just not an oncologist
     assert cigna["decision"] == "pend"
-    assert any(t.get("name") == EVIL for t in cigna["to_document"])
+    pieces = {EVIL, *split_entry(EVIL, lambda key: False)}  # x'), evil and ', as written
+    assert any(t.get("name") in pieces for t in cigna["to_document"])
 
 
 def test_odd_string_does_not_create_a_predicate(decider):
@@ -360,3 +367,312 @@ def test_field_types_name_every_field_the_reader_reads() -> None:
     read = {f"{section}.{key}" for section, fields in _SECTION_FIELDS.items() for key, (kind, _r) in fields.items()
             if kind != "special"} | set(_TOP_FIELDS)
     assert read == set(FIELD_TYPES)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Every problem of a file, one line each (issue 10)
+# --------------------------------------------------------------------------------------------------------
+
+THREE_PROBLEMS = ("id: P-3\ndate: 2026-03-01\nline_of_business: medicare\n"
+                  "diagnosis:\n  condition: nsclc\n  kras_g12C: positive\n"
+                  "member:\n  age: sixty\n")
+
+
+def problems_of(doc) -> RequestError:
+    with pytest.raises(RequestError) as info:
+        parse_request(doc, "r.yaml", today=TODAY)
+    err = info.value
+    assert err.problems[0] is err
+    for problem in err.problems:
+        assert "\n" not in str(problem)
+        assert str(problem).startswith("r.yaml: ")
+    return err
+
+
+def test_every_problem_is_collected_in_document_order(tmp_path):
+    path = write(tmp_path, THREE_PROBLEMS)
+    err = rejected(path, "line_of_business")
+    assert [p.field for p in err.problems] == ["line_of_business", "diagnosis.kras_g12C", "member.age"]
+    assert str(err) == str(err.problems[0])
+    assert all(str(p).startswith(f"{path}: {p.field}: ") for p in err.problems)
+
+
+def test_a_single_problem_is_its_own_only_problem(tmp_path):
+    err = rejected(write(tmp_path, "id: X\nrequest_type: renewal\n"), "request_type")
+    assert err.problems == [err]
+
+
+def test_problems_at_every_level_and_in_list_entries():
+    err = problems_of({"id": "M", "prior_therapy": ["x"], "x_mine": 1,
+                       "diagnosis": {"disease_state": ["metastatic", "stage4", "metastasis"], "kras": "positive"},
+                       "member": {"age": -1, "weight": 70},
+                       "medication": {"with": ["panitumumab", "", ["nested"]], "dose_mg_per_day": "960mg"},
+                       "prescriber": "oncology",
+                       "intolerant_to": [True]})
+    assert [p.field for p in err.problems] == [
+        "prior_therapy", "diagnosis.disease_state[1]", "diagnosis.disease_state[2]", "diagnosis.kras",
+        "member.age", "member.weight", "medication.with[1]", "medication.with[2]", "medication.dose_mg_per_day",
+        "prescriber", "intolerant_to[0]"]
+
+
+def test_a_missing_id_comes_first():
+    err = problems_of({"request_type": "renewal", "member": {"age": "x"}})
+    assert [p.field for p in err.problems] == ["id", "request_type", "member.age"]
+
+
+def test_age_and_birth_date_disagreeing_is_one_problem_among_others():
+    err = problems_of({"id": "B", "member": {"age": 50, "birth_date": "1961-05-02"}, "date": "2026-03-01",
+                       "request_type": "renewal"})
+    assert [p.field for p in err.problems] == ["request_type", "member.age"]
+    assert "64" in err.problems[1].message
+
+
+def test_birth_date_after_a_bad_request_date_is_not_judged():
+    """With the request date unreadable, the birth date cannot be compared with it: one problem, not two."""
+    err = problems_of({"id": "B", "date": "soon", "member": {"birth_date": "2030-01-01"}})
+    assert [p.field for p in err.problems] == ["date"]
+
+
+def test_a_document_that_is_not_a_mapping_is_one_problem():
+    err = problems_of(["id", "X"])
+    assert [p.field for p in err.problems] == ["(document)"]
+
+
+def test_several_problems_print_one_line_each_through_the_cli(tmp_path):
+    script = Path(sys.executable).parent / "lumakras"
+    path = write(tmp_path, THREE_PROBLEMS)
+    proc = subprocess.run([str(script), "decide", str(path), "--payer", "cigna"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 3, proc.stderr
+    for line, field in zip(lines, ["line_of_business", "diagnosis.kras_g12C", "member.age"], strict=True):
+        assert line.startswith(f"lumakras: {path}: {field}: "), line
+    assert proc.stdout == ""
+
+
+def test_a_bad_file_among_good_ones_prints_its_problems_and_the_others_go_on(decider, tmp_path):
+    bad = write(tmp_path, THREE_PROBLEMS, "bad.yaml")
+    good = write(tmp_path, "id: G\nline_of_business: commercial\n", "good.yaml")
+    outcomes = list(decider.answer_files([bad, good], "cigna"))
+    assert [o.source for o in outcomes] == [str(bad), str(good)]
+    assert len(outcomes[0].error.problems) == 3 and outcomes[0].answers == []
+    assert outcomes[1].error is None and [a["request"] for a in outcomes[1].answers] == ["G"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Suggestions: never a silent correction
+# --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("doc, field, hint", [
+    ({"diagnosis": {"kras_g12C": "positive"}}, "diagnosis.kras_g12C", "(did you mean kras_g12c?)"),
+    ({"prior_therapy": ["carboplatin"]}, "prior_therapy", "(did you mean prior_therapies?)"),
+    ({"diagnosis": {"kras": "positive"}}, "diagnosis.kras", "(did you mean kras_g12c or kras_test?)"),
+    ({"medication": {"withh": []}}, "medication.withh", "(did you mean with?)"),
+    ({"prior_therapies": [{"name": "XR-1", "knid": "investigational_agent"}]}, "prior_therapies[0].knid",
+     "(did you mean kind?)"),
+], ids=lambda v: v if isinstance(v, str) and "(" not in v else None)
+def test_unknown_field_names_the_nearest_known_field(doc, field, hint):
+    err = problems_of({"id": "S", **doc})
+    assert err.field == field
+    assert hint in err.message
+    assert "unknown field" in err.message
+
+
+def test_unknown_field_with_nothing_close_has_no_suggestion():
+    err = problems_of({"id": "S", "member": {"weight": 70}})
+    assert err.field == "member.weight"
+    assert "did you mean" not in err.message
+
+
+@pytest.mark.parametrize("doc, field, hint", [
+    ({"line_of_business": "medicare"}, "line_of_business", "(did you mean medicaid?)"),
+    ({"diagnosis": {"kras_test": "fda-approved-test"}}, "diagnosis.kras_test", "(did you mean fda_approved?)"),
+    ({"diagnosis": {"disease_state": "metastasis"}}, "diagnosis.disease_state[0]", "(did you mean metastatic?)"),
+    ({"diagnosis": {"histology": "adenocarcinom"}}, "diagnosis.histology", "(did you mean adenocarcinoma?)"),
+    ({"payer": "centine"}, "payer", "(did you mean centene?)"),
+])
+def test_unknown_value_names_the_nearest_choice(doc, field, hint):
+    err = problems_of({"id": "S", **doc})
+    assert err.field == field
+    assert hint in err.message
+
+
+@pytest.mark.parametrize("doc", [{"request_type": "renewal"}, {"diagnosis": {"kras_test": "pcr"}},
+                                 {"diagnosis": {"disease_state": "stage4"}}, {"payer": "aetna"}])
+def test_unknown_value_with_nothing_close_has_no_suggestion(doc):
+    assert "did you mean" not in problems_of({"id": "S", **doc}).message
+
+
+def test_a_clean_request_does_not_import_rapidfuzz():
+    code = ("import sys, lumakras_logic.request as r\n"
+            "r.parse_request({'id': 'C', 'line_of_business': 'medicaid', 'prior_therapies': ['x']}, 'c.yaml')\n"
+            "print('rapidfuzz' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+# --------------------------------------------------------------------------------------------------------
+# Drug-list entries: parts (item_part) and {name, kind} (item_kind)
+# --------------------------------------------------------------------------------------------------------
+
+
+def knows(*names: str):
+    keys = set(names)
+    return lambda key: key in keys
+
+
+def facts_known(doc, known, rid: int = 7):
+    req = parse_request(doc, "r.yaml", today=TODAY)
+    return req, req.facts(rid, known=known)
+
+
+def of(facts, kind: str):
+    return [f for f in facts if f[0] == kind]
+
+
+def test_without_known_each_entry_is_its_own_only_part():
+    facts = facts_of({"id": "P", "prior_therapies": ["Krazati (adagrasib)", "carboplatin"]})
+    assert of(facts, "item_part") == [("item_part", 7, "prior_therapies", "krazati (adagrasib)", "krazati (adagrasib)"),
+                                      ("item_part", 7, "prior_therapies", "carboplatin", "carboplatin")]
+
+
+def test_entries_are_split_into_name_keyed_parts_on_every_drug_list():
+    req, facts = facts_known({"id": "P", "prior_therapies": ["Krazati (Adagrasib)", "FOLFOX + trifluridine/tipiracil"],
+                              "medication": {"with": ["adagrasib/Cetuximab"]},
+                              "intolerant_to": ["EGFR inhibitor"]},
+                             knows("trifluridine/tipiracil", "egfr inhibitor"))
+    assert of(facts, "item_part") == [
+        ("item_part", 7, "prior_therapies", "krazati (adagrasib)", "krazati"),
+        ("item_part", 7, "prior_therapies", "krazati (adagrasib)", "adagrasib"),
+        ("item_part", 7, "prior_therapies", "folfox + trifluridine/tipiracil", "folfox"),
+        ("item_part", 7, "prior_therapies", "folfox + trifluridine/tipiracil", "trifluridine/tipiracil"),
+        ("item_part", 7, "medication.with", "adagrasib/cetuximab", "adagrasib"),
+        ("item_part", 7, "medication.with", "adagrasib/cetuximab", "cetuximab"),
+        ("item_part", 7, "intolerant_to", "egfr inhibitor", "egfr inhibitor"),
+    ]
+    assert ("item", 7, "prior_therapies", "krazati (adagrasib)") in facts
+    assert of(facts, "item_kind") == []
+    # parts are shown as the request wrote them
+    assert [req.display(k) for k in ("krazati", "adagrasib", "folfox", "cetuximab")] == \
+        ["Krazati", "Adagrasib", "FOLFOX", "Cetuximab"]
+
+
+def test_a_known_entry_is_not_split():
+    _, facts = facts_known({"id": "P", "prior_therapies": ["Capecitabine + Oxaliplatin"]},
+                           knows("capecitabine + oxaliplatin"))
+    assert of(facts, "item_part") == [("item_part", 7, "prior_therapies", "capecitabine + oxaliplatin",
+                                       "capecitabine + oxaliplatin")]
+
+
+def test_duplicate_entries_give_one_set_of_parts():
+    _, facts = facts_known({"id": "P", "prior_therapies": ["a/b", "A/B"]}, knows())
+    assert of(facts, "item_part") == [("item_part", 7, "prior_therapies", "a/b", "a"),
+                                      ("item_part", 7, "prior_therapies", "a/b", "b")]
+
+
+def test_other_lists_have_no_parts():
+    _, facts = facts_known({"id": "P", "diagnosis": {"disease_state": ["metastatic"]}}, knows())
+    assert of(facts, "item") == [("item", 7, "diagnosis.disease_state", "metastatic")]
+    assert of(facts, "item_part") == []
+
+
+def test_a_list_built_by_other_code_keeps_working():
+    """abstraction.py and the diff fill request.lists directly: each entry is its own only part."""
+    from lumakras_logic.request import Request
+
+    req = Request(id="A", source="(abstraction)", date=TODAY, payer=None)
+    req.lists["prior_therapies"] = ["krazati", "a/b"]
+    req.lists["diagnosis.disease_state"] = ["metastatic"]
+    facts = req.facts(7, known=knows())
+    assert of(facts, "item_part") == [("item_part", 7, "prior_therapies", "krazati", "krazati"),
+                                      ("item_part", 7, "prior_therapies", "a/b", "a/b")]
+    assert req.parts("prior_therapies", "a/b", knows()) == ["a/b"]
+
+
+def test_name_and_kind_entry_gives_item_and_item_kind_and_no_part():
+    req, facts = facts_known({"id": "K", "prior_therapies": [{"name": "XR-123", "kind": "investigational_agent"},
+                                                             "carboplatin"],
+                              "medication": {"with": [{"name": " ABC  99 ", "kind": "EGFR Inhibitor"}]}},
+                             knows("carboplatin"))
+    assert ("item", 7, "prior_therapies", "xr-123") in facts
+    assert ("item", 7, "medication.with", "abc 99") in facts
+    assert of(facts, "item_kind") == [("item_kind", 7, "prior_therapies", "xr-123", "investigational_agent"),
+                                      ("item_kind", 7, "medication.with", "abc 99", "egfr inhibitor")]
+    assert of(facts, "item_part") == [("item_part", 7, "prior_therapies", "carboplatin", "carboplatin")]
+    assert req.lists["prior_therapies"] == ["xr-123", "carboplatin"]
+    assert req.kinds == {"prior_therapies": {"xr-123": "investigational_agent"},
+                         "medication.with": {"abc 99": "egfr inhibitor"}}
+    assert req.display("xr-123") == "XR-123"
+    # without `known` too: a {name, kind} entry never has parts
+    assert of(req.facts(7), "item_part") == [("item_part", 7, "prior_therapies", "carboplatin", "carboplatin")]
+
+
+def test_name_and_kind_json(tmp_path):
+    doc = {"id": "K", "intolerant_to": [{"name": "XR-1", "kind": "investigational_agent"}]}
+    path = write(tmp_path, json.dumps(doc), "k.json")
+    facts = load_request(path, today=TODAY).facts(7)
+    assert ("item_kind", 7, "intolerant_to", "xr-1", "investigational_agent") in facts
+
+
+@pytest.mark.parametrize("entry, field", [
+    ({"name": "XR-1"}, "prior_therapies[1].kind"),
+    ({"kind": "investigational_agent"}, "prior_therapies[1].name"),
+    ({"name": "XR-1", "kind": "investigational_agent", "dose": 3}, "prior_therapies[1].dose"),
+    ({"name": ["XR-1"], "kind": "investigational_agent"}, "prior_therapies[1].name"),
+    ({"name": "XR-1", "kind": "  "}, "prior_therapies[1].kind"),
+    ({"name": "XR-1", "kind": None}, "prior_therapies[1].kind"),
+    ({}, "prior_therapies[1].name"),
+    ({1: "x", "name": "XR-1", "kind": "k"}, "prior_therapies[1]"),
+], ids=["no kind", "no name", "extra key", "name not text", "empty kind", "null kind", "empty", "key not text"])
+def test_bad_name_and_kind_entry_names_its_field(entry, field):
+    err = problems_of({"id": "K", "prior_therapies": ["carboplatin", entry]})
+    assert err.field == field
+
+
+def test_bad_name_and_kind_messages():
+    err = problems_of({"id": "K", "prior_therapies": ["carboplatin", {"name": "XR-1"}, {"name": "Y", "kind": "k",
+                                                                                      "note": "n"}]})
+    assert [str(p) for p in err.problems] == [
+        "r.yaml: prior_therapies[1].kind: required (an entry written as a mapping has name and kind)",
+        "r.yaml: prior_therapies[2].note: unknown field (an entry written as a mapping has exactly name and kind)",
+    ]
+
+
+def test_a_mapping_in_place_of_the_list_says_where_it_goes():
+    err = problems_of({"id": "K", "prior_therapies": {"name": "XR-1", "kind": "investigational_agent"}})
+    assert err.field == "prior_therapies"
+    assert "entry of a list" in err.message
+
+
+# --------------------------------------------------------------------------------------------------------
+# diagnosis.histology
+# --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written, value", [("adenocarcinoma", "adenocarcinoma"), ("Squamous Cell", "squamous_cell"),
+                                            ("small-cell", "small_cell"), ("NEUROENDOCRINE", "neuroendocrine"),
+                                            ("other", "other")])
+def test_histology_is_a_choice(written, value):
+    facts = facts_of({"id": "H", "diagnosis": {"condition": "C34.90", "histology": written}})
+    assert ("value", 7, "diagnosis.histology", value) in facts
+    assert ("value", 7, "diagnosis.condition", "c34.90") in facts
+
+
+def test_bad_histology_is_rejected():
+    err = problems_of({"id": "H", "diagnosis": {"histology": "large cell"}})
+    assert err.field == "diagnosis.histology"
+    assert "adenocarcinoma, squamous_cell, small_cell, neuroendocrine, other" in err.message
+
+
+def test_histology_absent_is_no_fact():
+    assert not [f for f in facts_of({"id": "H", "diagnosis": {"condition": "nsclc"}})
+                if f[0] == "value" and f[2] == "diagnosis.histology"]
+
+
+def test_histology_field_type():
+    from lumakras_logic.request import FIELD_TYPES, HISTOLOGIES
+
+    assert FIELD_TYPES["diagnosis.histology"] == ("choice", HISTOLOGIES)
+    assert HISTOLOGIES == ("adenocarcinoma", "squamous_cell", "small_cell", "neuroendocrine", "other")
