@@ -137,6 +137,8 @@ class _Checker:
         reached: set[tuple[str, str]] = set()
         for payer, pathways in kb.pathways.items():
             stack = [w.id for w in pathways]
+            policy = kb.policies.get(payer)
+            stack += policy.otherwise_when if policy else []
             while stack:
                 n = stack.pop()
                 if (payer, n) in reached:
@@ -172,6 +174,7 @@ class _Checker:
             "drug": {d for (d,) in kb.ask("drug", "?D")},
             "class": {c for (c,) in kb.ask("is_class", "?C")},
             "regimen": {g for (g,) in kb.ask("regimen", "?G")},
+            "condition": set(kb.condition_labels),
             "set": set(kb.sets),
             "field": set(kb.field_labels),
             "payer": set(kb.policies),

@@ -79,7 +79,8 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs
     answers, failed = [], False
     for outcome in _outcomes(decider, list(requests), payer):
         if outcome.error is not None:
-            click.echo(f"lumakras: {outcome.error}", err=True)
+            for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
+                click.echo(f"lumakras: {problem}", err=True)
             failed = True
         answers += outcome.answers
         if not as_json:
@@ -97,10 +98,12 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs
 @click.option("--nearest", type=int, default=3, show_default=True,
               help="On deny or pend, how many of the nearest pathways to show (0: all).")
 @click.option("--no-rules", is_flag=True, help="Leave out the kb file:line each criterion rests on.")
+@click.option("--all", "show_all", is_flag=True,
+              help="On deny or pend, also show the pathways for another diagnosis (folded by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON instead.")
 @_kb_option
-def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, as_json: bool,
-                kb_dirs: tuple[Path, ...]) -> None:
+def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, show_all: bool,
+                as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
     """Explain the decision on REQUEST for a person: the decision first, then the derivation.
 
     On approve or refer, the derived pathway's criteria as a tree, each with its status, the policy's
@@ -117,12 +120,14 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
     failed = False
     for outcome in _outcomes(decider, [request], payer):
         if outcome.error is not None:
-            click.echo(f"lumakras: {outcome.error}", err=True)
+            for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
+                click.echo(f"lumakras: {problem}", err=True)
             failed = True
         if as_json and outcome.answers:
             click.echo(to_json(outcome.answers, single=payer != "all"))
         elif outcome.answers:
-            click.echo("\n\n".join(why(a, nearest=nearest, show_rules=not no_rules) for a in outcome.answers))
+            click.echo("\n\n".join(why(a, nearest=nearest, show_rules=not no_rules, show_all=show_all)
+                                   for a in outcome.answers))
     sys.exit(EXIT_BAD_REQUEST if failed else 0)
 
 

@@ -78,7 +78,7 @@ class Engine:
         for payer in payers:
             self.check(request, payer)
         rid = _RID
-        facts = request.facts(rid, kb.value_aliases)
+        facts = kb.request_facts(request, rid)
         for fact in facts:
             pyDatalog.assert_fact(*fact)
         try:
@@ -104,7 +104,7 @@ class Engine:
         """The duration a pathway approves this request for (reading 11), asked on its own: `lumakras diff`
         asks it once per line of business and requested duration rather than once per request."""
         self.kb.activate()
-        facts = request.facts(_RID, self.kb.value_aliases)
+        facts = self.kb.request_facts(request, _RID)
         for fact in facts:
             pyDatalog.assert_fact(*fact)
         try:
@@ -157,6 +157,8 @@ class Engine:
         candidates = self.candidates(payer, rtype)
         for w in kb.pathways[payer]:
             walk(w.id)
+        for n in kb.policies[payer].otherwise_when:
+            walk(n)
         decision, pathway = self.conclude(payer, candidates, status)
         months, refer_to, refer_by = None, None, None
         if decision == "approve" and pathway:

@@ -21,7 +21,7 @@ _JUSTIFYING = {
     ("all", NOT_DOCUMENTED): {NOT_DOCUMENTED},
     ("any", MET): {MET},
     ("any", NOT_MET): {NOT_MET},
-    ("any", NOT_DOCUMENTED): {NOT_DOCUMENTED},
+    ("any", NOT_DOCUMENTED): {NOT_DOCUMENTED, NOT_MET},  # the alternatives not met are shown with why
     ("not", MET): {NOT_MET},
     ("not", NOT_MET): {MET},
     ("not", NOT_DOCUMENTED): {NOT_DOCUMENTED},
@@ -32,7 +32,7 @@ _HOW_WORDS = {
     ("all", NOT_DOCUMENTED): "none is not met, but not documented: {ids}",
     ("any", MET): "met by {ids}",
     ("any", NOT_MET): "none of its parts is met",
-    ("any", NOT_DOCUMENTED): "none is met, and not documented: {ids}",
+    ("any", NOT_DOCUMENTED): "none is met; not documented: {nd}{nm}",
     ("not", MET): "{ids} is not met",
     ("not", NOT_MET): "{ids} is met",
     ("not", NOT_DOCUMENTED): "{ids} is not documented",
@@ -48,6 +48,7 @@ class Explainer:
         self._files: dict[str, tuple[str, ...]] = {}
         self.version = f"lumakras-logic {__version__}"
         self._concepts: Concepts | None = None
+        self._diagnosis_nodes: dict[tuple[str, str], list[str]] = {}
 
     def files(self, payer: str) -> tuple[str, ...]:
         """The kb files that decide this payer's requests, read once per payer."""
@@ -92,10 +93,14 @@ class Explainer:
             out["refer_by"] = d.refer_by
         if d.unknown:
             out["unclassified"] = [{"field": f, "name": d.request.display(n),
-                                    "because": f"unknown drug '{d.request.display(n)}': not classified"}
+                                    "because": f"'{d.request.display(n)}' is not a name the vocabulary knows: it "
+                                               f"may be any drug{kb.suggest(d.request.display(n), 'drug')}"}
                                    for f, n in d.unknown]
-        if d.decision == "deny" and policy.otherwise:
-            out["otherwise"] = [{"text": t, "cite": c} for t, c in policy.otherwise]
+        # "Conditions not covered" and the like are the ground of a deny only where the kb says when
+        # (otherwise_when: e.g. Cigna's "ANY other use(s)" for a diagnosis no pathway names).
+        grounds = [n for n in policy.otherwise_when if d.status.get(n) == MET]
+        if d.decision == "deny" and grounds:
+            out["otherwise"] = [{"text": t, "cite": c, "because": grounds} for t, c in policy.otherwise]
         out["provenance"] = {"policy": policy.id, "revision": policy.revision, "title": policy.title,
                              "kb_digest": self.digest(d.payer), "kb_files": list(self.files(d.payer)),
                              "engine": self.version, "request_source": d.request.source,
@@ -117,6 +122,7 @@ class Explainer:
             entries.append(((not_met, missing, -self._first_failed_rank(d, pathway_id), index), {
                 "pathway": pathway_id,
                 "status": d.status[pathway_id],
+                "other_diagnosis": self._for_other_diagnosis(d, pathway_id),
                 "text": node.text,
                 "cite": node.cite,
                 "not_met": not_met,
@@ -126,12 +132,28 @@ class Explainer:
         entries.sort(key=lambda e: e[0])
         return [e[1] for e in entries]
 
+    def _for_other_diagnosis(self, d: Derivation, pathway_id: str) -> bool:
+        """Whether the pathway is for another diagnosis: every criterion under it tagged with a concept the
+        kb names in pathway_concept (the diagnosis) is not met. `why` folds such pathways away."""
+        key = (d.payer, pathway_id)
+        if key not in self._diagnosis_nodes:
+            concepts = self.concepts
+            which = {c for (c,) in self.kb.ask("pathway_concept", "?C")}
+            self._diagnosis_nodes[key] = [n for n in concepts.tagged_under(d.payer, pathway_id)
+                                          if concepts.of(d.payer, n) in which]
+        tagged = self._diagnosis_nodes[key]
+        return bool(tagged) and all(d.status.get(n) == NOT_MET for n in tagged)
+
+    @property
+    def concepts(self) -> Concepts:
+        if self._concepts is None:
+            self._concepts = Concepts(self.kb)
+        return self._concepts
+
     def _first_failed_rank(self, d: Derivation, pathway_id: str) -> int:
         """The rank of the earliest concept the pathway fails (not_met, else not_documented) on; a large
         rank when it fails on none, or the kb tags no concepts."""
-        if self._concepts is None:
-            self._concepts = Concepts(self.kb)
-        concepts = self._concepts
+        concepts = self.concepts
         tagged = concepts.tagged_under(d.payer, pathway_id)
         for status in (NOT_MET, NOT_DOCUMENTED):
             ranks = [concepts.concept_of(d.payer, n).rank for n in tagged if d.status.get(n) == status]
@@ -152,7 +174,9 @@ class Explainer:
             how = node.how or "all"
             deciding = [p for p in node.parts if d.status[p] in _JUSTIFYING[(how, status)]]
             ids = ", ".join(deciding)
-            entry["because"] = [_HOW_WORDS[(how, status)].format(ids=ids)]
+            nd = ", ".join(p for p in deciding if d.status[p] == NOT_DOCUMENTED)
+            nm = ", ".join(p for p in deciding if d.status[p] == NOT_MET)
+            entry["because"] = [_HOW_WORDS[(how, status)].format(ids=ids, nd=nd, nm=f"; not met: {nm}" if nm else "")]
             entry["rules"] = [node.where] if node.where else []
             entry["combines"] = how
             entry["parts"] = [self.criterion(d, p) for p in deciding]
@@ -169,11 +193,25 @@ class Explainer:
 
     # sentences --------------------------------------------------------------------------------------
     def sentence(self, d: Derivation, node: Node, row: Row) -> str:
-        kb = self.kb
-        kind, subject, param = node.test or ("", "", "")
-        template = kb.sentence(kind, row.status, row.note)
+        kind = node.test[0] if node.test else ""
+        template = self.kb.sentence(kind, row.status, row.note)
         if template is None:
             return f"{node.id}: {row.status} ({row.note} {row.x} {row.y} {row.z})".strip()
+        subject = node.test[1] if node.test else ""
+        note = d.request.notes.get(subject)
+        text = self.fill(template, d, node, row)
+        return f"{text} ({note})" if note and row.status != NOT_DOCUMENTED else text
+
+    def question(self, d: Derivation, node: Node, row: Row) -> str:
+        """The question that settles a not-documented row (kb asks facts)."""
+        kind = node.test[0] if node.test else ""
+        template = self.kb.question(kind, row.note)
+        return self.fill(template, d, node, row) if template else ""
+
+    def fill(self, template: str, d: Derivation, node: Node, row: Row) -> str:
+        """A kb sentence with its slots filled from the row's evidence (kb/engine/explain.dl)."""
+        kb = self.kb
+        kind, subject, param = node.test or ("", "", "")
         show = d.request.display
         slots = {
             "subject": kb.field_labels.get(subject, str(subject)),
@@ -185,24 +223,68 @@ class Explainer:
             "y": show(row.y),
             "z": show(row.z),
             "entry": show(row.x) if row.x == row.y or row.y == "" else f"{show(row.x)} ({show(row.y)})",
-            "how": self.how(d, row, kind, param) if row.note == "drug" else "",
+            "how": self.how(d, row, kind, param, subject) if row.note == "drug" else "",
+            "maybe": self.maybe(d, row) if row.note == "may" else "",
+            "suggest": self.suggest_for(d, subject, row) if row.note == "unknown" else "",
+            "written": show(d.request.scalars.get(subject, row.x)),
+            "y_label": kb.label(row.y),
+            "z_label": kb.label(row.z),
+            "param_label": kb.label(param),
+            "reading": self.reading(d, row) if row.note == "condition" else "",
         }
-        note = d.request.notes.get(subject)
-        text = template.format_map(_Slots(slots))
-        return f"{text} ({note})" if note and row.status != NOT_DOCUMENTED else text
+        return template.format_map(_Slots(slots))
 
-    def how(self, d: Derivation, row: Row, kind: str, target: Any) -> str:
+    def reading(self, d: Derivation, row: Row) -> str:
+        """How the payer counts a diagnosis it reads as another (Centene: appendiceal adenocarcinoma is
+        CRC): ', which CP.PHAR.549 reads as colorectal cancer'."""
+        if row.status != MET or not row.z or row.z == row.y:
+            return ""
+        return f", which {self.kb.policies[d.payer].id} reads as {self.kb.label(row.z)}"
+
+    def maybe(self, d: Derivation, row: Row) -> str:
+        """What an entry may be, in words that say no more than the entry: a class name is an unnamed
+        member; an entry {name, kind} is a drug the vocabulary does not name; a name may be several drugs."""
+        kb = self.kb
+        show = d.request.display
+        entry, what, part = str(row.x), str(row.y), str(row.z)
+        prefix = f"'{show(entry)}': " if part and part != entry else ""
+        if part in kb.ambiguous:  # a name that may be several drugs
+            others = sorted(kb.ambiguous[part])
+            return f"{prefix}'{show(part)}' may name any of {', '.join(others)}"
+        if part == entry and any(entry in kinds for kinds in d.request.kinds.values()):
+            return f"'{show(entry)}' is a drug the vocabulary does not name, {kb.class_label(what)}"
+        return f"{prefix}'{show(part)}' names a class, {kb.class_label(what)}, not a drug"
+
+    def suggest_for(self, d: Derivation, subject: str, row: Row) -> str:
+        """' (did you mean ...?)' for a name the vocabulary does not know: its nearest names, never a
+        correction (reading 16)."""
+        if subject in self.kb.value_names:
+            written = d.request.display(d.request.scalars.get(subject, row.x))
+            return self.kb.suggest(written, subject)
+        return self.kb.suggest(d.request.display(row.y), "drug")
+
+    def how(self, d: Derivation, row: Row, kind: str, target: Any, field_name: str = "") -> str:
         """How a drug-list entry was classified: 'Vectibix is panitumumab, an EGFR inhibitor'."""
         kb = self.kb
         written = d.request.display(row.x)
         name, drug, via = str(row.x), str(row.y), str(row.z)
-        if via == "class":
-            cls = kb.class_aliases.get(name, name)
-            chain = kb.wider_classes(cls, str(target))
-            text = f"{written}, the class {kb.class_label(cls)}"
-            if len(chain) > 1:
+        if drug == "":  # an unnamed member: of a kind ({name, kind}), or of the class a part names
+            if via == "kind":
+                kind_name = next((k[name] for k in d.request.kinds.values() if name in k), "")
+                cls = kb.class_aliases.get(kind_name, kind_name)
+                text = f"'{written}' is a drug the vocabulary does not name, {kb.class_label(cls)}"
+            else:
+                cls = kb.class_aliases.get(via, via)
+                part = d.request.display(via)
+                every = "every one of them" if field_name in kb.universal_lists else ""
+                text = (f"{written}: " if via != name else "") + f"'{part}' names a class, {kb.class_label(cls)}"
+                text += f", {every}" if every else ""
+            if cls != str(target) and kind in ("any_in_class", "none_in_class"):
                 text += f" ({kb.class_label(str(target))})"
             return text
+        if via == "every":
+            return f"{written} covers {drug}" + (f", {kb.class_label(kb.drug_classes[drug][0])}"
+                                                   if kb.drug_classes.get(drug) else "")
         if via == "is":
             text = written if name == drug else f"{written} is {drug}"
         else:
@@ -249,12 +331,36 @@ class Explainer:
                             "text": node.text,
                             "because": self.sentence(d, node, row),
                         }
+                        question = self.question(d, node, row)
+                        if question:
+                            item["question"] = question
                         if row.note == "unknown":
-                            item["name"] = d.request.display(row.x)
+                            item["name"] = d.request.display(row.y or row.x)
+                        elif row.note == "may":
+                            item["name"] = d.request.display(row.z or row.x)
                         if alternatives:
                             item["any_of"] = alternatives
+                            given = self.not_met_alternatives(d, alternatives)
+                            if given:
+                                item["given"] = given
                         out.append(item)
         return out
+
+    def not_met_alternatives(self, d: Derivation, group: str) -> list[str]:
+        """The alternatives of a 'one of' criterion that are not met, each with the evidence of why: a pend
+        for 961 mg/day says that the dose exceeds 960 (I.A.9.a), not only that evidence is missing."""
+        return [f"{part} not met: {'; '.join(self.evidence(d, part))}"
+                for part in self.kb.node(d.payer, group).parts if d.status[part] == NOT_MET]
+
+    def evidence(self, d: Derivation, node_id: str) -> list[str]:
+        """The leaf sentences a node's status rests on, along the parts that justify it."""
+        node = self.kb.node(d.payer, node_id)
+        status = d.status[node_id]
+        if node.test is not None:
+            rows = [r for r in d.rows.get(node_id, []) if r.status == status]
+            return list(dict.fromkeys(self.sentence(d, node, r) for r in rows))
+        how = node.how or "all"
+        return [s for p in node.parts if d.status[p] in _JUSTIFYING[(how, status)] for s in self.evidence(d, p)]
 
     def _missing_leaves(self, d: Derivation, node_id: str, alternatives: str | None) -> list[tuple[str, str | None]]:
         """The not_documented leaves under a not_documented node; parts of an 'any' are alternatives."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,32 @@ from pyDatalog import pyDatalog, pyEngine
 from pyDatalog.pyParser import Expression, Literal, Term
 
 from .kbtext import KbSyntaxError, Statement, Var, parse_file
+from .request import Request, token_key
 
 # Numbers compare exactly (../shared/notes: the default precision turns 1.2 into 1.2000000029802322).
 pyEngine.Float_Precision = None
+
+
+class ValueNames(dict):
+    """(field, value as the loader writes it) -> the vocabulary's value. A code of a hierarchical code system
+    that the table does not list (ICD-10-CM 'C34.90', 'C3490') is looked up by its longest listed prefix,
+    as the code system nests its codes ('C34.9', then 'C34'): kb/vocab/icd10cm.dl lists codes to 5
+    characters, except where a longer code names another condition."""
+
+    _CODE = re.compile(r"^([a-z][0-9][0-9a-z])\.?([0-9a-z]{0,4})$")
+
+    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        if key in self:
+            return self[key]
+        field_name, value = key
+        m = self._CODE.match(value) if isinstance(value, str) else None
+        if m:
+            category, rest = m.groups()
+            for n in range(len(rest), -1, -1):
+                code = f"{category}.{rest[:n]}" if n else category
+                if (field_name, code) in self:
+                    return self[(field_name, code)]
+        return default
 
 
 class KbError(Exception):
@@ -122,6 +146,7 @@ class Policy:
     revision: str
     requires: list[str] = field(default_factory=list)
     otherwise: list[tuple[str, str]] = field(default_factory=list)
+    otherwise_when: list[str] = field(default_factory=list)  # nodes: when one is met, `otherwise` is the ground
 
 
 class KnowledgeBase:
@@ -228,6 +253,9 @@ class KnowledgeBase:
         for p, text, cite in self.ask("otherwise", "?P", "?T", "?C"):
             if p in self.policies:
                 self.policies[p].otherwise.append((text, cite))
+        for p, n in self.ask("otherwise_when", "?P", "?N"):
+            if p in self.policies:
+                self.policies[p].otherwise_when.append(n)
 
         self.nodes: dict[tuple[str, str], Node] = {}
         for p, n, text, cite in query("node", "?P", "?N", "?T", "?C"):
@@ -249,10 +277,31 @@ class KnowledgeBase:
             self.pathways[p].append(Pathway(p, w, outcome, rtype))
         for ws in self.pathways.values():
             ws.sort(key=lambda w: natural_key(w.id))
+        for p, policy in self.policies.items():
+            for n in policy.otherwise_when:
+                self._node(p, n, "otherwise_when")
 
         self.sentences = {(k, s, n): t for k, s, n, t in query("explains", "?K", "?S", "?N", "?T")}
+        self.questions = {(k, n): t for k, n, t in self.ask("asks", "?K", "?N", "?T")}
         self.field_labels = dict(query("field_label", "?F", "?L"))
-        self.value_aliases = {(f, w): v for f, w, v in self.ask("value_alias", "?F", "?W", "?V")}
+        # Names of a field's values as people write them (synonyms, codes), matched as the loader writes a
+        # value: lower-case, spaces and hyphens as '_' (request.token_key). Codes are the conditions'.
+        self.value_aliases: ValueNames = ValueNames()
+        self.value_names: dict[str, dict[str, str]] = defaultdict(dict)  # field -> {name as written: value}
+        codes = self.ask("condition_code", "?S", "?C", "?I")
+        named = [*self.ask("value_alias", "?F", "?W", "?V"), *(("diagnosis.condition", c, i) for _s, c, i in codes)]
+        for f, w, v in named:
+            self.value_aliases.setdefault((f, token_key(str(w))), v)
+            self.value_names[f].setdefault(str(w), v)
+        self.condition_labels = dict(self.ask("condition", "?I", "?L"))
+        self.known_names = frozenset(n for (n,) in self.ask("known_name", "?N"))
+        self.drug_names = frozenset(d for (d,) in self.ask("drug", "?D"))
+        self.universal_lists = frozenset(f for (f,) in self.ask("universal_list", "?F"))
+        self.ambiguous: dict[str, list[str]] = defaultdict(list)
+        for n, d in self.ask("ambiguous_name", "?N", "?D"):
+            if n:
+                self.ambiguous[n].append(d)
+        self._suggestions: dict[str, dict[str, str]] = {}
         self.sets: dict[str, list[str]] = defaultdict(list)
         for name, value in query("in_set", "?S", "?V"):
             self.sets[name].append(value)
@@ -288,6 +337,11 @@ class KnowledgeBase:
             if node.test is not None and node.test[0] not in kinds:
                 self._problem(f"{node.test_where}: {payer} {node_id} asks a test of kind {node.test[0]!r}, "
                               f"which no leaf rule defines (kinds: {', '.join(sorted(kinds))})")
+
+    def request_facts(self, request: Request, rid: int) -> list[tuple[Any, ...]]:
+        """The request's facts about request number `rid`, with this kb's names: values written as a synonym
+        or code are the vocabulary's own, and drug-list entries are split into the names the kb knows."""
+        return request.facts(rid, self.value_aliases, self.known_names.__contains__)
 
     def defined(self, predicate: str) -> bool:
         """Whether some fact or rule of the kb defines the predicate."""
@@ -337,6 +391,54 @@ class KnowledgeBase:
 
     def sentence(self, kind: str, status: str, note: str) -> str | None:
         return self.sentences.get((kind, status, note)) or self.sentences.get(("any", status, note))
+
+    def question(self, kind: str, note: str) -> str | None:
+        return self.questions.get((kind, note)) or self.questions.get(("any", note))
+
+    def suggest(self, written: str, field: str) -> str:
+        """' (did you mean krazati (adagrasib)?)': the vocabulary's names nearest a name it does not know
+        (a drug-list entry when `field` is 'drug', else a value of that field), or ''. A suggestion, never a
+        correction."""
+        from rapidfuzz import fuzz, process, utils  # only when a name is unknown: no cost at start-up
+
+        names = self._suggestion_names(field)
+        hits = process.extract(written, list(names), scorer=fuzz.ratio, processor=utils.default_process,
+                               limit=3, score_cutoff=75)
+        if not hits:
+            return ""
+        best: dict[str, str] = {}  # what a name names -> the nearest name of it
+        for name, _score, _i in hits:
+            best.setdefault(names[name] or name, name)
+        shown = [name if target == name else f"{name} ({self.label(target)})" for target, name in best.items()]
+        return f" (did you mean {' or '.join(shown)}?)"
+
+    def _suggestion_names(self, field: str) -> dict[str, str]:
+        """Names to suggest from, each with what it names ('' when it is itself an id)."""
+        if field not in self._suggestions:
+            names: dict[str, str] = {}
+            if field == "drug":
+                for predicate in ("names_drug", "names_regimen", "names_class"):
+                    for name, target in self.ask(predicate, "?N", "?T"):
+                        names.setdefault(name, "" if name == target else target)
+                for name in self.ambiguous:
+                    names.setdefault(name, "")
+            else:
+                for written, value in self.value_names.get(field, {}).items():
+                    names.setdefault(written, value)
+                if field == "diagnosis.condition":
+                    for cond in self.condition_labels:
+                        names.setdefault(cond, "")
+            self._suggestions[field] = names
+        return self._suggestions[field]
+
+    def label(self, value: Any) -> str:
+        """The vocabulary's words for an id: a condition's label, a class's phrase, a regimen's name, a
+        field's label; else the id itself."""
+        text = str(value)
+        for table in (self.condition_labels, self.class_labels, self.regimen_labels, self.field_labels):
+            if text in table:
+                return str(table[text])
+        return text.replace("_", " ")
 
     def class_label(self, cls: str) -> str:
         return self.class_labels.get(cls, cls.replace("_", " "))

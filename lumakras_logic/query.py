@@ -342,7 +342,7 @@ def request_facts(decider: Decider, paths: list[Path], payer: str | None) -> tup
         except RequestError as exc:
             errors.append(str(exc))
         derivations = decider.engine.decide_many(request, payers) if payers else {}
-        facts += request.facts(rid, decider.kb.value_aliases)
+        facts += decider.kb.request_facts(request, rid)
         facts += [("request_file", rid, str(path)), ("request_id", rid, request.id)]
         facts += derivation_facts(rid, derivations)
         rid += 1

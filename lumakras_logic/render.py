@@ -49,16 +49,50 @@ def provenance(a: dict[str, Any]) -> str:
             f"({len(prov.get('kb_files', []))} files), {prov.get('engine', '?')}")
 
 
-def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
-    """The decision first; then the derivation as a tree, or the nearest pathways and what to send."""
+def _leaves(c: dict[str, Any]) -> list[tuple[str, str]]:
+    """(criterion id, sentence) of the leaves a criterion's status rests on, along its deciding parts."""
+    if c.get("parts"):
+        return [leaf for part in c["parts"] for leaf in _leaves(part)]
+    return [(c["id"], b) for b in c.get("because", [])]
+
+
+def reason(a: dict[str, Any]) -> str:
+    """The decision and its ground in one sentence, and what would change it: what a person reads first."""
+    word = DECISION_WORDS.get(a["decision"], a["decision"].upper())
+    if a["decision"] == "approve":
+        return (f"{word}: every criterion of pathway {a['pathway']} is met"
+                f"{'' if a['approval_months'] is None else ', for ' + str(a['approval_months']) + ' months'}.")
+    if a["decision"] == "refer":
+        by = next((c for c in a["criteria"] if c["id"] == a.get("refer_by")), None)
+        grounds = _leaves(by) if by else []
+        shown = "; ".join(f"{i}: {b}" for i, b in grounds[:2])
+        return f"{word} to {a['refer_to']} ({a.get('refer_by')}){': ' + shown if shown else ''}."
+    near = a["closest"][0] if a["closest"] else None
+    if near is None:
+        return f"{word}: no pathway reviews this request."
+    if a["decision"] == "deny":
+        failed = [c for c in near["criteria"] if c["status"] == "not_met"]
+        grounds = [f"{c['id']}, {_leaves(c)[0][1]}" if _leaves(c) else c["id"] for c in failed]
+        return (f"{word}: {'; '.join(grounds)} (pathway {near['pathway']}, the nearest); nothing to send would "
+                "change it.")
+    sends = [t for t in a["to_document"] if t["pathway"] == near["pathway"]] or a["to_document"]
+    asked = list(dict.fromkeys(f"{t['field']} ({t['node']})" for t in sends))
+    given = list(dict.fromkeys(g for t in sends for g in t.get("given", [])))
+    return (f"{word}: send {', '.join(asked)} to decide pathway {near['pathway']}"
+            f"{' (' + '; '.join(given) + ')' if given else ''}.")
+
+
+def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True, show_all: bool = False) -> str:
+    """The decision first, with its reason in one sentence; then the derivation as a tree, or the nearest
+    pathways and what to send. Pathways for another diagnosis are folded away unless `show_all`."""
     prov = a.get("provenance", {})
     title, revision = prov.get("title", a["policy"]), prov.get("revision", "?")
-    out = [headline(a), f"  policy: {title} ({a['policy']}, revision {revision})"]
+    out = [headline(a), f"  {reason(a)}", f"  policy: {title} ({a['policy']}, revision {revision})"]
     out.append(f"  kb digest {str(prov.get('kb_digest', '?'))[:16]} ({len(prov.get('kb_files', []))} files), "
                f"{prov.get('engine', '?')}; request {prov.get('request_source', '?')} "
                f"of {prov.get('request_date', '?')}")
     for u in a.get("unclassified", []):
-        out.append(f"  {u['field']}: {u['because']}; no criterion counted it")
+        out.append(f"  {u['field']}: {u['because']}")
     out.append("")
     if a["decision"] in ("approve", "refer"):
         verb = "approved" if a["decision"] == "approve" else "referred"
@@ -69,10 +103,13 @@ def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
             out.append("")
             out.append(f"Referred to {a['refer_to']} by {a.get('refer_by')}, for the line of business of the request.")
     else:
-        shown = a["closest"][:nearest] if nearest else a["closest"]
+        candidates = a["closest"] if show_all else [p for p in a["closest"] if not p.get("other_diagnosis")]
+        folded = len(a["closest"]) - len(candidates)
+        shown = candidates[:nearest] if nearest else candidates
         verb = "denied" if a["decision"] == "deny" else "pended"
+        more = f"; {folded} pathway{'s' if folded != 1 else ''} for another diagnosis folded (--all)" if folded else ""
         out.append(f"Why {verb}: no pathway is derived. Nearest pathways "
-                   f"({len(shown)} of {len(a['closest'])}), nearest first:")
+                   f"({len(shown)} of {len(a['closest'])}{more}), nearest first:")
         for p in shown:
             out.append("")
             out.append(f"  Pathway {p['pathway']}: {p['text']}  [{p['cite']}]  "
@@ -86,9 +123,11 @@ def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True) -> str:
         out.append("")
         out.append("To decide, send:")
         for t in a["to_document"]:
-            alt = f" (any one of {t['any_of']})" if t.get("any_of") else ""
-            name = f" — name {t['name']!r} is not in the vocabulary" if t.get("name") else ""
-            out.append(f"  - {t['field']} (for {t['criterion']}, pathway {t['pathway']}{alt}): {t['text']}{name}")
+            alt = f", any one of {t['any_of']}" if t.get("any_of") else ""
+            out.append(f"  - {t['field']} (for {t['node']}, pathway {t['pathway']}{alt}): {t['text']}")
+            for line in [t["because"], *t.get("given", []), t.get("question", "")]:
+                if line:
+                    out += textwrap.wrap(line, width=110, initial_indent="      · ", subsequent_indent="        ")
     return "\n".join(out)
 
 
