@@ -172,8 +172,13 @@ class Engine:
                           candidates=candidates)
 
     def candidates(self, payer: str, request_type: str) -> list[str]:
-        """The pathways a request of this type is reviewed under, in the policy's order."""
-        return [w.id for w in self.kb.pathways[payer] if w.request_type in (request_type, "any")]
+        """The pathways a request of this type is reviewed under: those for its own type first, then those
+        for any type, each in the policy's order. So where two pathways refer, the one for the request's own
+        type names the referral (reading 12: a continuation new to the plan referred by II.B and I.D goes
+        where II.B says)."""
+        pathways = self.kb.pathways[payer]
+        return [w.id for w in pathways if w.request_type == request_type] + \
+            [w.id for w in pathways if w.request_type == "any"]
 
     def conclude(self, payer: str, candidates: list[str], status: dict[str, str]) -> tuple[str, str | None]:
         """The decision and its pathway from the statuses of the candidate pathways. DECISIONS.md: the
