@@ -315,7 +315,7 @@ class Explainer:
             for part in pathway.parts:
                 if d.status[part] != NOT_DOCUMENTED:
                     continue
-                for leaf, alternatives in self._missing_leaves(d, part, None):
+                for leaf, alternatives, groups in self._missing_leaves(d, part, None, ()):
                     node = self.kb.node(d.payer, leaf)
                     kind, subject, _ = node.test or ("", "", "")
                     for row in (r for r in d.rows.get(leaf, []) if r.status == NOT_DOCUMENTED):
@@ -340,7 +340,7 @@ class Explainer:
                             item["name"] = d.request.display(row.z or row.x)
                         if alternatives:
                             item["any_of"] = alternatives
-                            given = self.not_met_alternatives(d, alternatives)
+                            given = [g for group in groups for g in self.not_met_alternatives(d, group)]
                             if given:
                                 item["given"] = given
                         out.append(item)
@@ -362,16 +362,19 @@ class Explainer:
         how = node.how or "all"
         return [s for p in node.parts if d.status[p] in _JUSTIFYING[(how, status)] for s in self.evidence(d, p)]
 
-    def _missing_leaves(self, d: Derivation, node_id: str, alternatives: str | None) -> list[tuple[str, str | None]]:
-        """The not_documented leaves under a not_documented node; parts of an 'any' are alternatives."""
+    def _missing_leaves(self, d: Derivation, node_id: str, alternatives: str | None,
+                        groups: tuple[str, ...]) -> list[tuple[str, str | None, tuple[str, ...]]]:
+        """The not_documented leaves under a not_documented node, each with the innermost 'one of' it is an
+        alternative of, and every 'one of' above it (whose not-met alternatives explain the gap)."""
         node = self.kb.node(d.payer, node_id)
         if node.test is not None:
-            return [(node_id, alternatives)]
-        found: list[tuple[str, str | None]] = []
-        group = node_id if node.how == "any" else alternatives
+            return [(node_id, alternatives, groups)]
+        found: list[tuple[str, str | None, tuple[str, ...]]] = []
+        if node.how == "any":
+            alternatives, groups = node_id, (*groups, node_id)
         for part in node.parts:
             if d.status[part] == NOT_DOCUMENTED:
-                found += self._missing_leaves(d, part, group)
+                found += self._missing_leaves(d, part, alternatives, groups)
         return found
 
 

@@ -76,10 +76,16 @@ def reason(a: dict[str, Any]) -> str:
         return (f"{word}: {'; '.join(grounds)} (pathway {near['pathway']}, the nearest); nothing to send would "
                 "change it.")
     sends = [t for t in a["to_document"] if t["pathway"] == near["pathway"]] or a["to_document"]
-    asked = list(dict.fromkeys(f"{t['field']} ({t['node']})" for t in sends))
+    asked = list(dict.fromkeys(_ask(t) for t in sends))
     given = list(dict.fromkeys(g for t in sends for g in t.get("given", [])))
-    return (f"{word}: send {', '.join(asked)} to decide pathway {near['pathway']}"
+    return (f"{word}: {'; '.join(asked)} — to decide pathway {near['pathway']}"
             f"{' (' + '; '.join(given) + ')' if given else ''}.")
+
+
+def _ask(t: dict[str, Any]) -> str:
+    """One thing to send, as the kb's question puts it, with the criterion it serves."""
+    question = (t.get("question") or f"send {t['field']}").rstrip(".")
+    return f"{question[:1].lower()}{question[1:]} ({t['node']})"
 
 
 def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True, show_all: bool = False) -> str:
