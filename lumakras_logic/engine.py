@@ -91,7 +91,7 @@ class Engine:
                 if payer in rows:
                     rows[payer][node].append(Row(status, note, x, y, z))
             # reading 16: a name the vocabulary does not know is never silently dropped
-            unknown = sorted(kb.ask("unknown_item", rid, "?F", "?N")) if request.lists else []
+            unknown = kb.unknown_items(facts)
             out = {p: self._derive(rid, request, p, rows[p]) for p in payers}
             for derivation in out.values():
                 derivation.unknown = unknown

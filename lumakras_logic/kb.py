@@ -26,6 +26,22 @@ from .request import Request, token_key
 pyEngine.Float_Precision = None
 
 
+def _rename(text: str, renamed: dict[str, str]) -> str:
+    """A rule's text with the predicates of its body called by their twins (KnowledgeBase._materialize)."""
+    if not renamed:
+        return text
+    head, _, body = text.partition(" <= ")
+    pattern = re.compile(r"(?<![\w'\"])(" + "|".join(map(re.escape, renamed)) + r")\(")
+    return f"{head} <= {pattern.sub(lambda m: renamed[m.group(1)] + '(', body)}"
+
+
+# The predicates whose facts are about a request: what the loader asserts for each request
+# (Request.facts) and what `lumakras query --request` adds (kb/engine/request.dl). Everything else is the
+# kb's own, the same for every request.
+REQUEST_PREDICATES = frozenset({"request", "request_date", "value", "listed", "item", "item_part", "item_kind",
+                                "request_file", "request_id", "decision", "status", "decided_by", "candidate"})
+
+
 class ValueNames(dict):
     """(field, value as the loader writes it) -> the vocabulary's value. A code of a hierarchical code system
     that the table does not list (ICD-10-CM 'C34.90', 'C3490') is looked up by its longest listed prefix,
@@ -215,19 +231,60 @@ class KnowledgeBase:
     # loading ----------------------------------------------------------------------------------------
     def _load(self) -> bool:
         pyDatalog.clear()
-        text = "\n".join(s.text for s in self.statements)
+        called = self._static_called()
+        # First what no request changes (facts, and the rules that read no request fact), then the rest.
+        first = [s for s in self.statements if s.is_fact or (s.head, len(s.args)) not in self._dynamic]
         try:
-            pyDatalog.load(text)
+            pyDatalog.load("\n".join(s.text for s in first))
+            renamed = self._materialize(called)
+            pyDatalog.load("\n".join(_rename(s.text, renamed) for s in self.statements
+                                     if not s.is_fact and (s.head, len(s.args)) in self._dynamic))
         except Exception as exc:  # pyDatalog's own complaint about a checked statement
-            line = getattr(exc, "lineno", None)
-            where = ""
-            if isinstance(line, int) and 1 <= line <= len(self.statements):
-                st = self.statements[line - 1]
-                where = f"{st.path}:{st.line}: "
-            self._problem(f"{where}pyDatalog rejected the statement: {exc}")
+            self._problem(f"pyDatalog rejected the knowledge base: {exc}")
             return False
         KnowledgeBase._active = self
         return True
+
+    def _materialize(self, called: set[tuple[str, int]]) -> dict[str, str]:
+        """Compute once what no request can change, and keep it as facts.
+
+        pyDatalog caches nothing between queries (../shared/notes), so every request's leaf query would
+        derive the vocabulary again: classes within classes, a drug's every class, which names the kb knows.
+        The static predicates (their rules read no request fact, kb/engine/request.dl) that request-dependent
+        rules call are evaluated once here and asserted as facts of a twin predicate (`static_NAME`), which
+        those rules call instead. Same answers, no policy in Python: the rules stay in kb/ as written, and
+        answer `lumakras query` and the kb's own checks as before. Returns name -> twin name."""
+        renamed: dict[str, str] = {}
+        for name, arity in sorted(called):
+            rows = query(name, *(f"?X{i}" for i in range(arity)))
+            if not rows:  # nothing to keep: rules call the predicate itself
+                continue
+            twin = f"static_{name}"
+            for row in rows:
+                pyDatalog.assert_fact(twin, *row)
+            renamed[name] = twin
+        return renamed
+
+    def _static_called(self) -> set[tuple[str, int]]:
+        """The static predicates (name, arity) that rules depending on a request fact call; sets
+        `_dynamic`, the predicates whose rules depend on a request fact."""
+        rules: dict[tuple[str, int], list[Statement]] = defaultdict(list)
+        for s in self.statements:
+            if not s.is_fact:
+                rules[(s.head, len(s.args))].append(s)
+        dynamic: set[tuple[str, int]] = set()
+        changed = True
+        while changed:
+            changed = False
+            for key, defs in rules.items():
+                if key not in dynamic and any(name in REQUEST_PREDICATES or (name, len(args)) in dynamic
+                                              for s in defs for name, _neg, args in s.body_atoms):
+                    dynamic.add(key)
+                    changed = True
+        self._dynamic = dynamic
+        return {(name, len(args)) for key in dynamic for s in rules[key] for name, _neg, args in s.body_atoms
+                if (name, len(args)) in rules and (name, len(args)) not in dynamic
+                and name not in REQUEST_PREDICATES}
 
     def activate(self) -> None:
         """Make this kb the one pyDatalog holds (pyDatalog has one kb per thread)."""
@@ -297,6 +354,8 @@ class KnowledgeBase:
         self.known_names = frozenset(n for (n,) in self.ask("known_name", "?N"))
         self.drug_names = frozenset(d for (d,) in self.ask("drug", "?D"))
         self.universal_lists = frozenset(f for (f,) in self.ask("universal_list", "?F"))
+        self.drug_lists = frozenset(f for (f,) in self.ask("drug_list", "?F"))
+        self.class_names = frozenset(n for n, _c in self.ask("names_class", "?N", "?C"))
         self.ambiguous: dict[str, list[str]] = defaultdict(list)
         for n, d in self.ask("ambiguous_name", "?N", "?D"):
             if n:
@@ -342,6 +401,14 @@ class KnowledgeBase:
         """The request's facts about request number `rid`, with this kb's names: values written as a synonym
         or code are the vocabulary's own, and drug-list entries are split into the names the kb knows."""
         return request.facts(rid, self.value_aliases, self.known_names.__contains__)
+
+    def unknown_items(self, facts: list[tuple[Any, ...]]) -> list[tuple[str, str]]:
+        """(field, name) of the drug-list entries the vocabulary does not know, from a request's facts: what
+        kb/engine/names.dl's unknown_item/3 derives (a part that is no known name; an entry of a kind that is
+        no class), read from the same kb sets without a second query per request."""
+        out = {(f[2], f[4]) for f in facts if f[0] == "item_part" and f[4] not in self.known_names}
+        out |= {(f[2], f[3]) for f in facts if f[0] == "item_kind" and f[4] not in self.class_names}
+        return sorted(x for x in out if x[0] in self.drug_lists)
 
     def defined(self, predicate: str) -> bool:
         """Whether some fact or rule of the kb defines the predicate."""
