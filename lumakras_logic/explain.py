@@ -92,10 +92,7 @@ class Explainer:
         if d.refer_by:
             out["refer_by"] = d.refer_by
         if d.unknown:
-            out["unclassified"] = [{"field": f, "name": d.request.display(n),
-                                    "because": f"'{d.request.display(n)}' is not a name the vocabulary knows: it "
-                                               f"may be any drug{kb.suggest(d.request.display(n), 'drug')}"}
-                                   for f, n in d.unknown]
+            out["unclassified"] = [self.unclassified(d, f, n) for f, n in d.unknown]
         # "Conditions not covered" and the like are the ground of a deny only where the kb says when
         # (otherwise_when: e.g. Cigna's "ANY other use(s)" for a diagnosis no pathway names).
         grounds = [n for n in policy.otherwise_when if d.status.get(n) == MET]
@@ -106,6 +103,18 @@ class Explainer:
                              "engine": self.version, "request_source": d.request.source,
                              "request_date": d.request.date.isoformat()}
         return out
+
+    def unclassified(self, d: Derivation, field_name: str, name: str) -> dict[str, Any]:
+        """A name of the request the vocabulary does not know, never silently dropped (readings 16, 17), with
+        the vocabulary's nearest names."""
+        written = d.request.display(name)
+        if field_name in self.kb.value_names:
+            because = f"'{written}' is not a {self.kb.label(field_name)} the vocabulary knows"
+            return {"field": field_name, "name": written,
+                    "because": because + self.kb.suggest(written, field_name)}
+        return {"field": field_name, "name": written,
+                "because": f"'{written}' is not a name the vocabulary knows: it may be any drug"
+                           f"{self.kb.suggest(written, 'drug')}"}
 
     def closest(self, d: Derivation) -> list[dict[str, Any]]:
         """Every candidate pathway, nearest first: fewest criteria not_met, then fewest not_documented
@@ -154,12 +163,18 @@ class Explainer:
         """The rank of the earliest concept the pathway fails (not_met, else not_documented) on; a large
         rank when it fails on none, or the kb tags no concepts."""
         concepts = self.concepts
-        tagged = concepts.tagged_under(d.payer, pathway_id)
+        tagged = concepts.tagged_under(d.payer, pathway_id, lambda n: self.deciding_parts(d, n))
         for status in (NOT_MET, NOT_DOCUMENTED):
             ranks = [concepts.concept_of(d.payer, n).rank for n in tagged if d.status.get(n) == status]
             if ranks:
                 return min(ranks)
         return 1 << 30
+
+    def deciding_parts(self, d: Derivation, node_id: str) -> list[str]:
+        """The parts that decide a node's status (an 'any' that is met rests on its met parts only, so a
+        failed alternative beside them decided nothing)."""
+        node = self.kb.node(d.payer, node_id)
+        return [p for p in node.parts if d.status[p] in _JUSTIFYING[(node.how or "all", d.status[node_id])]]
 
     def criterion(self, d: Derivation, node_id: str) -> dict[str, Any]:
         """One criterion with its status, the policy's words, why, and the parts that decided it."""
@@ -172,7 +187,7 @@ class Explainer:
             entry["rules"] = self.leaf_rules(node, rows)
         else:
             how = node.how or "all"
-            deciding = [p for p in node.parts if d.status[p] in _JUSTIFYING[(how, status)]]
+            deciding = self.deciding_parts(d, node_id)
             ids = ", ".join(deciding)
             nd = ", ".join(p for p in deciding if d.status[p] == NOT_DOCUMENTED)
             nm = ", ".join(p for p in deciding if d.status[p] == NOT_MET)
@@ -327,7 +342,7 @@ class Explainer:
                             "pathway": pathway_id,
                             "criterion": part,
                             "node": leaf,
-                            "field": subject,
+                            "field": self.fill(self.kb.sends.get((kind, row.note), "{field}"), d, node, row),
                             "text": node.text,
                             "because": self.sentence(d, node, row),
                         }

@@ -340,6 +340,7 @@ class KnowledgeBase:
 
         self.sentences = {(k, s, n): t for k, s, n, t in query("explains", "?K", "?S", "?N", "?T")}
         self.questions = {(k, n): t for k, n, t in self.ask("asks", "?K", "?N", "?T")}
+        self.sends = {(k, n): f for k, n, f in self.ask("sends", "?K", "?N", "?F")}
         self.field_labels = dict(query("field_label", "?F", "?L"))
         # Names of a field's values as people write them (synonyms, codes), matched as the loader writes a
         # value: lower-case, spaces and hyphens as '_' (request.token_key). Codes are the conditions'.
@@ -356,6 +357,8 @@ class KnowledgeBase:
         self.universal_lists = frozenset(f for (f,) in self.ask("universal_list", "?F"))
         self.drug_lists = frozenset(f for (f,) in self.ask("drug_list", "?F"))
         self.class_names = frozenset(n for n, _c in self.ask("names_class", "?N", "?C"))
+        kinds = {k for (k,) in self.ask("condition_kind", "?K")}
+        self.condition_fields = frozenset(n.test[1] for n in self.nodes.values() if n.test and n.test[0] in kinds)
         self.ambiguous: dict[str, list[str]] = defaultdict(list)
         for n, d in self.ask("ambiguous_name", "?N", "?D"):
             if n:
@@ -408,7 +411,11 @@ class KnowledgeBase:
         no class), read from the same kb sets without a second query per request."""
         out = {(f[2], f[4]) for f in facts if f[0] == "item_part" and f[4] not in self.known_names}
         out |= {(f[2], f[3]) for f in facts if f[0] == "item_kind" and f[4] not in self.class_names}
-        return sorted(x for x in out if x[0] in self.drug_lists)
+        out = {x for x in out if x[0] in self.drug_lists}
+        # a diagnosis the vocabulary does not know (reading 17), for the fields the condition kinds read
+        out |= {(f[2], f[3]) for f in facts if f[0] == "value" and f[2] in self.condition_fields
+                and f[3] not in self.condition_labels}
+        return sorted(out)
 
     def defined(self, predicate: str) -> bool:
         """Whether some fact or rule of the kb defines the predicate."""
@@ -476,7 +483,8 @@ class KnowledgeBase:
         best: dict[str, str] = {}  # what a name names -> the nearest name of it
         for name, _score, _i in hits:
             best.setdefault(names[name] or name, name)
-        shown = [name if target == name else f"{name} ({self.label(target)})" for target, name in best.items()]
+        shown = [(self.label(name) if name in self.condition_labels else name) if target == name
+                 else f"{name} ({self.label(target)})" for target, name in best.items()]
         return f" (did you mean {' or '.join(shown)}?)"
 
     def _suggestion_names(self, field: str) -> dict[str, str]:
