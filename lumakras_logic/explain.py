@@ -300,11 +300,14 @@ class Explainer:
         if via == "every":
             return f"{written} covers {drug}" + (f", {kb.class_label(kb.drug_classes[drug][0])}"
                                                    if kb.drug_classes.get(drug) else "")
+        joined = name not in kb.known_names  # an entry split into the names it joins: it includes them
         if via == "is":
-            text = written if name == drug else f"{written} is {drug}"
+            text = written if name == drug else f"'{written}' includes {drug}" if joined else f"{written} is {drug}"
         else:
             label = kb.regimen_labels.get(via, via)
-            text = f"{written} contains {drug}" if name == via else f"{written} ({label}) contains {drug}"
+            text = f"{written} contains {drug}" if name == via else \
+                f"'{written}' includes {label}, which contains {drug}" if joined else \
+                f"{written} ({label}) contains {drug}"
         classes = kb.drug_classes.get(drug, [])
         if kind in ("any_in_class", "none_in_class"):
             for cls in classes:
