@@ -239,8 +239,9 @@ class Explainer:
             "z": show(row.z),
             "entry": show(row.x) if row.x == row.y or row.y == "" else f"{show(row.x)} ({show(row.y)})",
             "how": self.how(d, row, kind, param, subject) if row.note == "drug" else "",
-            "maybe": self.maybe(d, row) if row.note == "may" else "",
+            "maybe": self.maybe(d, row) if row.note in ("may", "may_self") else "",
             "suggest": self.suggest_for(d, subject, row) if row.note == "unknown" else "",
+            "unknown": self.unknown_name(d, subject, row) if row.note == "unknown" else "",
             "written": show(d.request.scalars.get(subject, row.x)),
             "y_label": kb.label(row.y),
             "z_label": kb.label(row.z),
@@ -270,12 +271,23 @@ class Explainer:
             return f"'{show(entry)}' is a drug the vocabulary does not name, {kb.class_label(what)}"
         return f"{prefix}'{show(part)}' names a class, {kb.class_label(what)}, not a drug"
 
+    def unknown_name(self, d: Derivation, subject: str, row: Row) -> str:
+        """The name the vocabulary does not know, as the request wrote it: a part, or the kind of an entry
+        written {name, kind}."""
+        kind = d.request.kinds.get(subject, {}).get(str(row.x))
+        if kind is not None:
+            return f"the kind '{d.request.display(kind)}' of '{d.request.display(row.x)}'"
+        return f"'{d.request.display(row.y)}'"
+
     def suggest_for(self, d: Derivation, subject: str, row: Row) -> str:
         """' (did you mean ...?)' for a name the vocabulary does not know: its nearest names, never a
         correction (reading 16)."""
         if subject in self.kb.value_names:
             written = d.request.display(d.request.scalars.get(subject, row.x))
             return self.kb.suggest(written, subject)
+        kind = d.request.kinds.get(subject, {}).get(str(row.x))
+        if kind is not None:
+            return self.kb.suggest(d.request.display(kind), "class")
         return self.kb.suggest(d.request.display(row.y), "drug")
 
     def how(self, d: Derivation, row: Row, kind: str, target: Any, field_name: str = "") -> str:
@@ -354,7 +366,7 @@ class Explainer:
                             item["question"] = question
                         if row.note == "unknown":
                             item["name"] = d.request.display(row.y or row.x)
-                        elif row.note == "may":
+                        elif row.note in ("may", "may_self"):
                             item["name"] = d.request.display(row.z or row.x)
                         if alternatives:
                             item["any_of"] = alternatives

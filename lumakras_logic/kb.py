@@ -491,7 +491,10 @@ class KnowledgeBase:
         """Names to suggest from, each with what it names ('' when it is itself an id)."""
         if field not in self._suggestions:
             names: dict[str, str] = {}
-            if field == "drug":
+            if field == "class":
+                for name, target in self.ask("names_class", "?N", "?T"):
+                    names.setdefault(name, "" if name == target else target)
+            elif field == "drug":
                 for predicate in ("names_drug", "names_regimen", "names_class"):
                     for name, target in self.ask(predicate, "?N", "?T"):
                         names.setdefault(name, "" if name == target else target)

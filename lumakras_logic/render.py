@@ -70,22 +70,27 @@ def reason(a: dict[str, Any]) -> str:
     near = a["closest"][0] if a["closest"] else None
     if near is None:
         return f"{word}: no pathway reviews this request."
+    if a["decision"] == "deny" and a.get("otherwise"):  # the policy's words for a use it does not cover
+        o = a["otherwise"][0]
+        return f"{word}: \"{o['text']}\" [{o['cite']}]; nothing to send would change it."
     if a["decision"] == "deny":
         failed = [c for c in near["criteria"] if c["status"] == "not_met"]
-        grounds = [f"{c['id']}, {_leaves(c)[0][1]}" if _leaves(c) else c["id"] for c in failed]
+        grounds = []
+        for c in failed:
+            leaves = list(dict.fromkeys(b for _i, b in _leaves(c)))
+            grounds.append(f"{c['id']}, {'; '.join(leaves[:2])}{'; ...' if len(leaves) > 2 else ''}"
+                           if leaves else c["id"])
         return (f"{word}: {'; '.join(grounds)} (pathway {near['pathway']}, the nearest); nothing to send would "
                 "change it.")
     sends = [t for t in a["to_document"] if t["pathway"] == near["pathway"]] or a["to_document"]
-    asked = list(dict.fromkeys(_ask(t) for t in sends))
+    asked: dict[str, list[str]] = {}  # question -> the criteria it serves
+    for t in sends:
+        question = (t.get("question") or f"send {t['field']}").rstrip(".")
+        asked.setdefault(f"{question[:1].lower()}{question[1:]}", []).append(t["node"])
     given = list(dict.fromkeys(g for t in sends for g in t.get("given", [])))
-    return (f"{word}: {'; '.join(asked)} — to decide pathway {near['pathway']}"
-            f"{' (' + '; '.join(given) + ')' if given else ''}.")
-
-
-def _ask(t: dict[str, Any]) -> str:
-    """One thing to send, as the kb's question puts it, with the criterion it serves."""
-    question = (t.get("question") or f"send {t['field']}").rstrip(".")
-    return f"{question[:1].lower()}{question[1:]} ({t['node']})"
+    shown = "; ".join(f"{q} ({', '.join(dict.fromkeys(nodes))})" for q, nodes in asked.items())
+    return (f"{word}: {shown}"
+            f" — to decide pathway {near['pathway']}{' (' + '; '.join(given) + ')' if given else ''}.")
 
 
 def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True, show_all: bool = False) -> str:
