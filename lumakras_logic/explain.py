@@ -201,7 +201,8 @@ class Explainer:
         kind = node.test[0] if node.test else "*"
         where = [node.test_where] if node.test_where else []
         for r in rows:
-            rule = self.kb.rule_where.get((kind, r.status, r.note)) or self.kb.rule_where.get(("*", r.status, r.note))
+            rule = self.kb.rule_where.get((kind, r.status, r.note)) or self.kb.rule_where.get(("*", r.status, r.note)) \
+                or self.kb.rule_where.get((kind, "*", "*"))
             if rule:
                 where.append(rule)
         return list(dict.fromkeys(where))

@@ -450,8 +450,8 @@ class KnowledgeBase:
             status, note = s.args[3], s.args[4]
             kinds = [a[2] for name, neg, a in s.body_atoms
                      if name == "test" and not neg and len(a) == 5 and not isinstance(a[2], Var)]
-            if isinstance(status, Var) or isinstance(note, Var):
-                continue
+            if isinstance(status, Var) or isinstance(note, Var):  # a rule that writes rows of any status
+                status, note = "*", "*"
             for kind in kinds or ["*"]:
                 out.setdefault((kind, status, note), f"{s.path}:{s.line}")
         return out
