@@ -229,25 +229,25 @@ class Explainer:
         kb = self.kb
         kind, subject, param = node.test or ("", "", "")
         show = d.request.display
-        slots = {
-            "subject": kb.field_labels.get(subject, str(subject)),
-            "field": subject,
-            "param": show(param) if not isinstance(param, str) else param,
-            "set": ", ".join(v.replace("_", " ") for v in sorted(kb.sets.get(str(param), []))),
-            "class": kb.class_label(str(param)),
-            "x": show(row.x),
-            "y": show(row.y),
-            "z": show(row.z),
-            "entry": show(row.x) if row.x == row.y or row.y == "" else f"{show(row.x)} ({show(row.y)})",
-            "how": self.how(d, row, kind, param, subject) if row.note == "drug" else "",
-            "maybe": self.maybe(d, row) if row.note in ("may", "may_self") else "",
-            "suggest": self.suggest_for(d, subject, row) if row.note == "unknown" else "",
-            "unknown": self.unknown_name(d, subject, row) if row.note == "unknown" else "",
-            "written": show(d.request.scalars.get(subject, row.x)),
-            "y_label": kb.label(row.y),
-            "z_label": kb.label(row.z),
-            "param_label": kb.label(param),
-            "reading": self.reading(d, row) if row.note == "condition" else "",
+        slots: dict[str, Any] = {  # each computed only if the template asks for it
+            "subject": lambda: kb.field_labels.get(subject, str(subject)),
+            "field": lambda: subject,
+            "param": lambda: show(param) if not isinstance(param, str) else param,
+            "set": lambda: ", ".join(v.replace("_", " ") for v in sorted(kb.sets.get(str(param), []))),
+            "class": lambda: kb.class_label(str(param)),
+            "x": lambda: show(row.x),
+            "y": lambda: show(row.y),
+            "z": lambda: show(row.z),
+            "entry": lambda: show(row.x) if row.x == row.y or row.y == "" else f"{show(row.x)} ({show(row.y)})",
+            "how": lambda: self.how(d, row, kind, param, subject) if row.note == "drug" else "",
+            "maybe": lambda: self.maybe(d, row) if row.note in ("may", "may_self") else "",
+            "suggest": lambda: self.suggest_for(d, subject, row) if row.note == "unknown" else "",
+            "unknown": lambda: self.unknown_name(d, subject, row) if row.note == "unknown" else "",
+            "written": lambda: show(d.request.scalars.get(subject, row.x)),
+            "y_label": lambda: kb.label(row.y),
+            "z_label": lambda: kb.label(row.z),
+            "param_label": lambda: kb.label(param),
+            "reading": lambda: self.reading(d, row) if row.note == "condition" else "",
         }
         return template.format_map(_Slots(slots))
 
@@ -410,7 +410,12 @@ class Explainer:
 
 
 class _Slots(dict):
-    """format_map slots: an unknown slot stays visible instead of failing."""
+    """format_map slots, each a function called when the template names it; an unknown slot stays visible
+    instead of failing."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.get(self, key)
+        return "{" + key + "}" if value is None else value() if callable(value) else value
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"

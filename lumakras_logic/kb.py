@@ -364,6 +364,7 @@ class KnowledgeBase:
             if n:
                 self.ambiguous[n].append(d)
         self._suggestions: dict[str, dict[str, str]] = {}
+        self._suggested: dict[tuple[str, str], str] = {}
         self.sets: dict[str, list[str]] = defaultdict(list)
         for name, value in query("in_set", "?S", "?V"):
             self.sets[name].append(value)
@@ -473,6 +474,12 @@ class KnowledgeBase:
         """' (did you mean krazati (adagrasib)?)': the vocabulary's names nearest a name it does not know
         (a drug-list entry when `field` is 'drug', else a value of that field), or ''. A suggestion, never a
         correction."""
+        key = (written, field)
+        if key not in self._suggested:
+            self._suggested[key] = self._suggest(written, field)
+        return self._suggested[key]
+
+    def _suggest(self, written: str, field: str) -> str:
         from rapidfuzz import fuzz, process, utils  # only when a name is unknown: no cost at start-up
 
         names = self._suggestion_names(field)
