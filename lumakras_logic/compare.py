@@ -328,12 +328,17 @@ class Comparer:
         return out
 
     def _fold(self, d: Derivation, focus: Focus, cell_ids: set[str]) -> str | None:
-        """The status of a focus pathway's tree cut down to the given criteria; None if none is under it."""
+        """The status of a focus pathway's tree cut down to the given criteria; None if none is under it.
+        A criterion tagged with another concept covers its parts (kb/vocab/concepts.dl): the fold does not
+        reach into it, even where one of the given criteria lies below it (Centene's I.review asks, through
+        II.A.1, whether the indication is covered: that is the continuation row's, not the diagnosis row's)."""
         parts = self.parts_of(d, focus)
 
         def walk(node_id: str) -> str | None:
             if node_id in cell_ids:
                 return d.status[node_id]
+            if node_id != focus.pathway and self.concepts.of(d.payer, node_id):
+                return None
             below = [s for s in (walk(p) for p in parts(node_id)) if s is not None]
             if not below:
                 return None
@@ -401,10 +406,21 @@ class Comparer:
 
 
 def _reasons(entry: dict[str, Any]) -> list[str]:
-    """The leaf facts a criterion rests on: the explainer's sentences of the parts that decided it."""
-    if entry.get("parts"):
-        return list(dict.fromkeys(r for part in entry["parts"] for r in _reasons(part)))
-    return list(entry.get("because", []))
+    """The leaf facts a criterion rests on: the explainer's sentences of the parts that decided it, and no
+    more. A part decided it when its status is the criterion's (of "must meet all" not met, the parts not met;
+    of "one of" met, the parts met; of a criterion not documented, the parts not documented: what left it so),
+    or when every part has that status; a "not" rests on its part. A "one of" that is not documented is so
+    because no alternative is met: its alternatives not met follow, marked "not met:", so that the sentence
+    says why they do not settle it either."""
+    parts = entry.get("parts")
+    if not parts:
+        return list(entry.get("because", []))
+    status = entry.get("status")
+    deciding = parts if entry.get("combines") == "not" else [p for p in parts if p.get("status") == status] or parts
+    out = [r for part in deciding for r in _reasons(part)]
+    if status == NOT_DOCUMENTED and entry.get("combines") == "any":
+        out += [f"not met: {r}" for part in parts if part.get("status") == NOT_MET for r in _reasons(part)]
+    return list(dict.fromkeys(out))
 
 
 def _kind(row: Row) -> str:

@@ -83,6 +83,23 @@ class _Index:
             self.within[f].append((narrow, wide))
         # Kinds whose Param names an in_set set: the built-in ones, and any the kb's signatures say so.
         self.set_kinds = set(SET_KINDS) | {k for k, _s, x in kb.ask("test_signature", "?K", "?S", "?X") if x == "set"}
+        # The kinds whose Param is a condition, or a set of conditions (reading 17).
+        self.condition_kinds = {k for k, _s, x in kb.ask("test_signature", "?K", "?S", "?X") if x == "condition"}
+        self.condition_kinds |= {"condition_is", "condition_in"}
+        # The kb's own words for a kind (describes(Kind, Words)), the drug under review, the anticancer class.
+        self.kind_words: dict[str, str] = {k: w for k, w in kb.ask("describes", "?K", "?W")}
+        self.drug = ", ".join(sorted(str(d) for (d,) in kb.ask("requested_drug", "?D") if d)) or "the drug under review"
+        self.anticancer = ", ".join(sorted(str(c) for (c,) in kb.ask("anticancer_class", "?C") if c)) or "?"
+        # Per payer, the conditions read as another (reads_as) and, for every payer, the kinds of a condition
+        # (kind_of_condition): the conditions a diagnosis test counts as its Param besides itself.
+        self.condition_counts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for p, a, b in kb.ask("reads_as", "?P", "?A", "?B"):
+            if p and a and b:
+                self.condition_counts[p].append((a, b))
+        for a, b in kb.ask("kind_of_condition", "?A", "?B"):
+            if a and b:
+                for payer in kb.policies:
+                    self.condition_counts[payer].append((a, b))
 
     def _lob_rank(self, payer: str, lob: str) -> tuple[int, str]:
         order = self.lob_order.get(payer, [])
@@ -116,44 +133,51 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+# Each criterion kind of kb/engine/tests.dl in words, with the slots {field} (the Subject), {param}, {set}
+# (the members of the set Param names), {drug} (the drug under review, requested_drug) and {anticancer} (the
+# class of anticancer drugs, anticancer_class). A kb may word a kind itself, and must for a kind of its own
+# that these do not know, with facts describes(Kind, Words) in the same slots; a kind worded nowhere is
+# shown by its parts ("kind K: field F, param X").
+KIND_WORDS: dict[str, str] = {
+    "equals": "{field} = {param}",
+    "one_of": "{field} is one of: {set}",
+    "at_least": "{field} ≥ {param}",
+    "at_most": "{field} ≤ {param}",
+    "at_most_field": "{field} ≤ {param}",
+    "absent": "{field} is not given",
+    "any_value_in": "{field} includes one of: {set}",
+    "condition_is": "{field} is {param} (by name, synonym, ICD-10-CM code, or organ and histology)",
+    "condition_in": "{field} is one of: {set} (by name, synonym, ICD-10-CM code, or organ and histology)",
+    "any_in_class": "{field} has a drug of class {param}",
+    "none_in_class": "{field} has no drug of class {param}",
+    "has_drug": "{field} has {param}",
+    "lacks_drug": "{field} lacks {param}",
+    "only_anticancer": "{field} has no anticancer drug (class {anticancer}) besides {param} and {drug}",
+    "no_generic_marketed": "no generic {field} is marketed on the request date (market facts)",
+    "recent_label_change": "{field} had a label change not reflected in the policy within {param} months before "
+                           "the request date (market facts)",
+}
+
+
 def describe_test(kind: str, field: Any, param: Any, members: list[Any] | None = None,
-                  counts_as: list[tuple[str, str]] | None = None) -> str:
-    """A leaf test in words, as an author checks it against the policy sentence."""
+                  counts_as: list[tuple[str, str]] | None = None, words: str | None = None,
+                  drug: str = "the drug under review", anticancer: str = "systemic_therapy") -> str:
+    """A leaf test in words, as an author checks it against the policy sentence: the kb's own words for the
+    kind (`words`, a describes/2 fact), else KIND_WORDS, else the test's parts."""
     f, x = _shown(field), _shown(param)
     listed = ", ".join(_shown(m) for m in members or []) or f"(the set {x!r} has no members in the kb)"
-    if kind == "equals":
-        return f"{f} = {x}"
-    if kind == "one_of":
-        return f"{f} is one of: {listed}"
-    if kind == "at_least":
-        return f"{f} ≥ {x}"
-    if kind == "at_most":
-        return f"{f} ≤ {x}"
-    if kind == "absent":
-        return f"{f} is not given"
-    if kind == "any_value_in":
-        text = f"{f} includes one of: {listed}"
-        if counts_as:
-            text += " (" + "; ".join(f"{a} counts as {b}" for a, b in counts_as) + ")"
-        return text
-    if kind == "any_in_class":
-        return f"{f} has a drug of class {x}"
-    if kind == "none_in_class":
-        return f"{f} has no drug of class {x}"
-    if kind == "has_drug":
-        return f"{f} has {x}"
-    if kind == "lacks_drug":
-        return f"{f} lacks {x}"
-    if kind == "no_generic_marketed":
-        return f"no generic {f} is marketed on the request date (market facts)"
-    if kind == "recent_label_change":
-        return f"{f} had a label change not reflected in the policy within {x} months before the request date " \
-               "(market facts)"
-    text = f"kind {kind}: field {f}, param {x}"
-    return f"{text} (the set: {listed})" if members is not None else text
+    template = words or KIND_WORDS.get(kind)
+    if template is None:
+        text = f"kind {kind}: field {f}, param {x}"
+        return f"{text} (the set: {listed})" if members is not None else text
+    text = template.format(field=f, param=x, set=listed, drug=drug, anticancer=anticancer)
+    if counts_as:
+        counts = "; ".join(f"{a} counts as {b}" for a, b in counts_as)
+        text = f"{text[:-1]}; {counts})" if text.endswith(")") else f"{text} ({counts})"
+    return text
 
 
-def _test(ix: _Index, test: tuple[str, Any, Any] | None) -> dict[str, Any] | None:
+def _test(ix: _Index, payer: str, test: tuple[str, Any, Any] | None) -> dict[str, Any] | None:
     if test is None:
         return None
     kind, field, param = test
@@ -162,15 +186,18 @@ def _test(ix: _Index, test: tuple[str, Any, Any] | None) -> dict[str, Any] | Non
     if kind in ix.set_kinds:
         members = ix.members(param)
         out["members"] = members
-        if kind == "any_value_in":
-            wanted = set(members)
-            counts_as = sorted((a, b) for a, b in ix.within.get(field, []) if b in wanted and a not in wanted)
-            if counts_as:
-                out["counts_as"] = [list(pair) for pair in counts_as]
+    wanted = set(members) if members is not None else {param}
+    if kind == "any_value_in":
+        counts_as = sorted((a, b) for a, b in ix.within.get(field, []) if b in wanted and a not in wanted)
+    elif kind in ix.condition_kinds:
+        counts_as = sorted({(a, b) for a, b in ix.condition_counts.get(payer, []) if b in wanted and a not in wanted})
+    if counts_as:
+        out["counts_as"] = [list(pair) for pair in counts_as]
     label = ix.kb.field_labels.get(field)
     if label:
         out["field_label"] = label
-    out["words"] = describe_test(kind, field, param, members, counts_as)
+    out["words"] = describe_test(kind, field, param, members, counts_as, ix.kind_words.get(kind), ix.drug,
+                                 ix.anticancer)
     return out
 
 
@@ -180,7 +207,7 @@ def _criterion(ix: _Index, payer: str, node_id: str, ancestors: tuple[str, ...] 
     node = ix.kb.nodes[(payer, node_id)]
     out: dict[str, Any] = {
         "id": node_id, "text": node.text, "cite": node.cite, "combines": node.how,
-        "test": _test(ix, node.test), "where": node.where, "test_where": node.test_where or None,
+        "test": _test(ix, payer, node.test), "where": node.where, "test_where": node.test_where or None,
         "parents": list(ix.parents.get((payer, node_id), [])),
     }
     if node_id in ancestors:
@@ -212,7 +239,10 @@ def _policy(ix: _Index, payer: str) -> dict[str, Any]:
         "id": pol.id, "title": pol.title, "revision": pol.revision,
         "where": ix.where("policy", payer, pol.id, pol.title, pol.revision),
         "requires": list(pol.requires),
-        "otherwise": [{"text": t, "cite": c} for t, c in pol.otherwise],
+        # otherwise_when: the nodes that, when met, make the sentence the ground of a deny (none: never).
+        "otherwise": [{"text": t, "cite": c, "when": [{"id": n, "text": ix.kb.nodes[(payer, n)].text}
+                                                     for n in pol.otherwise_when if (payer, n) in ix.kb.nodes]}
+                      for t, c in pol.otherwise],
     }
 
 
@@ -336,6 +366,10 @@ def _policy_lines(entry: dict[str, Any]) -> list[str]:
         lines.append(f"  requires: {', '.join(pol['requires'])}")
     for o in pol["otherwise"]:
         lines.append(f"  otherwise: {o['text']}  [{o['cite']}]")
+        if o["when"]:
+            lines += [f"    the ground of a deny when {w['id']} is met: {w['text']}" for w in o["when"]]
+        else:
+            lines.append("    never the ground of an answer (no otherwise_when)")
     return lines
 
 

@@ -69,7 +69,9 @@ def test_one_request_one_payer_prints_one_object():
     assert (answer["payer"], answer["policy"], answer["decision"], answer["pathway"], answer["approval_months"]) \
         == ("centene", "CP.PHAR.549", "approve", "I.A", 6)
     assert answer["refer_to"] is None
-    assert [c["id"] for c in answer["criteria"]] == [f"I.A.{i}" for i in range(1, 10)]
+    # Reading 12: each Section I pathway first asks that Section I applies (I.review: an initial request, or a
+    # continuation of a member new to the plan); then the policy's I.A.1-I.A.9.
+    assert [c["id"] for c in answer["criteria"]] == ["I.review"] + [f"I.A.{i}" for i in range(1, 10)]
     assert all({"id", "status", "text", "because"} <= set(c) for c in answer["criteria"])
     assert answer["closest"] == [] and answer["to_document"] == []
 
@@ -258,9 +260,16 @@ def test_why_on_pend_lists_what_to_send(tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0] == "CLI-pend  centene CP.PHAR.549: PEND"
     assert "To decide, send:" in lines
-    send = lines[lines.index("To decide, send:") + 1:]
-    assert send and all(line.strip().startswith("- ") for line in send if line.strip()), send
-    assert any("prior_therapies" in line and "I.A.6" in line for line in send), send
+    send = [line for line in lines[lines.index("To decide, send:") + 1:] if line.strip()]
+    # Each item: "- FIELD (for CRITERION, pathway P): words", then its evidence and question as "·" lines.
+    assert send and send[0].strip().startswith("- "), send
+    assert all(line.strip().startswith(("- ", "· ")) for line in send), send
+    items = [line.strip() for line in send if line.strip().startswith("- ")]
+    assert items == [
+        "- prior_therapies (for I.A.6, pathway I.A): Member has received at least one systemic therapy "
+        "(see Appendix B)",
+        "- prior_therapies (for I.A.7, pathway I.A): Member has not received prior treatment with Krazati"]
+    assert "· Send the prior therapies (prior_therapies)." in [line.strip() for line in send]
 
 
 def test_why_payer_all_explains_each_payer(tmp_path):

@@ -102,6 +102,11 @@ def test_every_example_compares_with_aligned_rows(comparer: Comparer, path: Path
     assert keys == sorted(keys)
     for r in c.rows:
         standings = {r.standing[p] or MET for p in c.payers}
+        for p in c.payers:  # a payer whose criteria on the row all stand alike, none under a "not" (I.D's
+            # "criterion 1 above does not apply"), stands so on the row
+            if r.cells[p] and len({cell.status for cell in r.cells[p]}) == 1 and \
+                    not negated(comparer, derivations[p], c.payers[p].focus, r.concept):
+                assert r.standing[p] == r.cells[p][0].status, (r.concept, p, r.standing[p])
         if r.kind == DIFFERS:
             assert len(standings) > 1, r
             assert r.why and all(cell.id in r.why for p in c.payers for cell in r.cells[p]
@@ -113,6 +118,28 @@ def test_every_example_compares_with_aligned_rows(comparer: Comparer, path: Path
             assert all(r.asks(p) for p in c.payers)
         if r.kind == ONE_SIDED:
             assert not all(r.asks(p) for p in c.payers)
+
+
+def negated(comparer: Comparer, d, focus, concept: str) -> bool:
+    """Whether a criterion on the concept lies under a "not" on the way down from a focus pathway (as the
+    rows fold it: not into a criterion tagged with another concept)."""
+    found = False
+
+    def walk(node_id: str, odd: bool, parts) -> None:
+        nonlocal found
+        tag = comparer.concepts.of(d.payer, node_id)
+        if tag is not None and tag != concept:
+            return
+        if tag == concept:
+            found = found or odd
+            return
+        node = comparer.kb.node(d.payer, node_id)
+        for part in parts(node_id):
+            walk(part, odd != (node.how == "not"), parts)
+
+    for f in focus:
+        walk(f.pathway, False, comparer.parts_of(d, f))
+    return found
 
 
 def test_the_command_compares_a_folder_of_requests():
@@ -227,10 +254,13 @@ def test_both_approve_differ_only_in_duration(comparer: Comparer):
     assert (c.payers["cigna"].decision, c.payers["cigna"].approval_months) == ("approve", 12)
     assert c.differs == ["approval_months"]
     assert not [r for r in c.rows if r.kind == DIFFERS]
-    # Centene asks more (I.A.2 oncologist, I.A.5 monotherapy, I.A.7 Krazati, I.A.8 generic, I.A.9 dose), all
-    # met here; Cigna 1.B asks how the mutation was determined, met.
+    # Centene asks more (I.A.2 oncologist, I.A.5 monotherapy, I.A.7 Krazati, I.A.8 generic, I.A.9 dose, and
+    # I.review: Section I reviews an initial request or a continuation new to the plan, reading 12), all met
+    # here; Cigna 1.B asks how the mutation was determined, met.
     one_sided = {r.concept for r in c.rows if r.kind == ONE_SIDED}
-    assert one_sided == {"kras_test", "krazati", "monotherapy", "dose", "prescriber", "generic"}
+    assert one_sided == {"kras_test", "krazati", "monotherapy", "dose", "prescriber", "generic", "continuation"}
+    assert cells(row(c, "continuation"), "centene") == [("I.review", MET)]
+    assert cells(row(c, "continuation"), "cigna") == []
     assert {r.concept for r in c.rows if r.kind == AGREES} == {"diagnosis", "disease_state", "age", "kras_result",
                                                               "prior_therapy"}
 
@@ -269,7 +299,13 @@ def test_unable_to_tolerate_combination_cigna_takes_the_attestation(comparer: Co
     r = row(c, "egfr_intolerance")
     assert r.kind == DIFFERS
     assert cells(r, "centene") == [("I.B.6.c.intolerant", NOT_DOCUMENTED)]
-    assert cells(r, "cigna") == [("2.D.ii", MET)]
+    assert cells(r, "cigna") == [("2.D.ii.unable", MET)]
+    # Reading 4: 2.D.ii is sotorasib alone (monotherapy) with the attestation; both payers ask for monotherapy
+    # on this way, and both find it.
+    mono = row(c, "monotherapy")
+    assert mono.kind == AGREES
+    assert cells(mono, "centene") == [("I.B.6.c.monotherapy", MET)]
+    assert cells(mono, "cigna") == [("2.D.ii.monotherapy", MET)]
     # Cigna 2.D.i (the combination) is an alternative it does not need here.
     combination = row(c, "combination")
     assert cells(combination, "cigna") == [] and [u.id for u in combination.unneeded["cigna"]] == ["2.D.i"]
@@ -284,6 +320,96 @@ def test_dose_over_960_only_centene_limits_it(comparer: Comparer):
     assert cells(r, "centene") == [("I.A.9", NOT_MET)]
     assert cells(r, "cigna") == []
     assert (c.payers["centene"].decision, c.payers["centene"].refer_to) == ("refer", "CP.PMN.53")
+
+
+def compare_doc(comparer: Comparer, doc: dict) -> Comparison:
+    return comparer.compare(comparer.decider.parse(doc, f"{doc['id']}.yaml"))
+
+
+NEW_TO_PLAN = {
+    "id": "CMP-new-to-plan", "date": "2026-03-02", "line_of_business": "medicaid", "request_type": "continuation",
+    "member": {"age": 64}, "prescriber": {"specialty": "oncology"},
+    "diagnosis": {"condition": "nsclc", "disease_state": ["metastatic"], "kras_g12c": "positive",
+                  "kras_test": "fda_approved"},
+    "medication": {"product": "lumakras", "dose_mg_per_day": 960, "with": []},
+    "prior_therapies": ["carboplatin", "pemetrexed"],
+    "continuation": {"via_plan_benefit": False, "days_on_therapy": 29, "responding": True},
+}
+
+
+def test_continuation_new_to_the_plan_is_compared_under_section_I(comparer: Comparer):
+    c = compare_doc(comparer, NEW_TO_PLAN)
+    # Reading 12: II.A.1 not met (neither the plan's benefit nor 30 days), so Section I reviews it: I.A approves
+    # ("Medicaid/HIM – 6 months"); Cigna reviews a continuation on its criteria 1-5: "Approve for 1 year".
+    assert (c.payers["centene"].decision, c.payers["centene"].pathway, c.payers["centene"].approval_months) == \
+        ("approve", "I.A", 6)
+    assert (c.payers["cigna"].decision, c.payers["cigna"].pathway) == ("approve", "1")
+    assert c.differs == ["approval_months"]
+    # Both find NSCLC: the diagnosis that I.review reads through II.A.1 (a covered indication) belongs to the
+    # continuation row, not the diagnosis row.
+    assert not [r for r in c.rows if r.kind == DIFFERS]
+    diagnosis = row(c, "diagnosis")
+    assert diagnosis.kind == AGREES and diagnosis.standing == {"centene": MET, "cigna": MET}
+    cont = row(c, "continuation")
+    assert cont.kind == ONE_SIDED and cells(cont, "centene") == [("I.review", MET)]
+    [cell] = cont.cells["centene"]
+    assert "receiving sotorasib through the plan benefit is false, not true" in cell.because
+    assert "days on sotorasib is 29, less than 30" in cell.because
+
+
+def test_not_documented_says_what_left_it_so(comparer: Comparer):
+    doc = dict(NEW_TO_PLAN, id="CMP-dose", request_type="initial",
+               medication={"product": "lumakras", "dose_mg_per_day": 961, "with": []})
+    doc.pop("continuation")
+    c = compare_doc(comparer, doc)
+    # Centene I.A.9: "a. Dose does not exceed 960 mg per day; b. Dose is supported by ... (prescriber must
+    # submit supporting evidence)": a not met, b not documented; the alternative not met is marked so.
+    dose = row(c, "dose")
+    assert dose.kind == DIFFERS and cells(dose, "centene") == [("I.A.9", NOT_DOCUMENTED)]
+    assert dose.cells["centene"][0].because == ["supporting evidence for the dose submitted is not documented",
+                                                "not met: dose (mg/day) is 961, more than 960"]
+    assert dose.why == ('centene (CP.PHAR.549) I.A.9 asks "Request meets one of the following (a or b)" (not '
+                        'documented: supporting evidence for the dose submitted is not documented; not met: dose '
+                        '(mg/day) is 961, more than 960); cigna (Lumakras PA) has no criterion on dose.')
+
+
+def test_a_class_name_in_the_regimen_is_not_documented_on_both_sides(comparer: Comparer):
+    doc = dict(NEW_TO_PLAN, id="CMP-egfr", request_type="initial", prior_therapies=["FOLFOX"],
+               diagnosis={"condition": "colorectal", "disease_state": ["metastatic"], "kras_g12c": "positive"},
+               medication={"product": "lumakras", "dose_mg_per_day": 960, "with": ["EGFR inhibitor"]})
+    doc.pop("continuation")
+    c = compare_doc(comparer, doc)
+    # Reading 16: 'EGFR inhibitor' in medication.with is one unnamed EGFR inhibitor: it may be Vectibix or
+    # Erbitux (I.B.6.a/b, 2.D.i not documented) and it certainly is an anticancer drug (no monotherapy).
+    assert (c.payers["centene"].decision, c.payers["cigna"].decision) == ("pend", "pend")
+    combination = row(c, "combination")
+    assert combination.kind == AGREES
+    assert cells(combination, "centene") == [("I.B.6.a", NOT_DOCUMENTED), ("I.B.6.b", NOT_DOCUMENTED)]
+    assert cells(combination, "cigna") == [("2.D.i", NOT_DOCUMENTED)]
+    for payer in ("centene", "cigna"):
+        for cell in combination.cells[payer]:
+            assert cell.because and all("'EGFR inhibitor' names a class" in b for b in cell.because), cell
+    mono = row(c, "monotherapy")
+    assert mono.kind == AGREES and mono.standing == {"centene": NOT_MET, "cigna": NOT_MET}
+
+
+def test_an_organ_level_diagnosis_parts_ways_where_a_payer_reads_it(comparer: Comparer):
+    doc = dict(NEW_TO_PLAN, id="CMP-appendix", request_type="initial", prior_therapies=["FOLFOX"],
+               diagnosis={"condition": "appendiceal cancer", "disease_state": ["metastatic"], "kras_g12c": "positive",
+                          "kras_test": "fda_approved"},
+               medication={"product": "lumakras", "dose_mg_per_day": 960, "with": ["Vectibix"]})
+    doc.pop("continuation")
+    c = compare_doc(comparer, doc)
+    # Reading 17: appendiceal cancer without a histology may be appendiceal adenocarcinoma, which Centene reads
+    # as CRC (revision 02.07.25): I.B.1 not documented, pend. Cigna's pathway 2 names colon or rectal cancer
+    # only: whatever the histology, none of its pathways names it: deny.
+    assert (c.payers["centene"].decision, c.payers["cigna"].decision) == ("pend", "deny")
+    diagnosis = row(c, "diagnosis")
+    assert diagnosis.kind == DIFFERS
+    assert cells(diagnosis, "centene") == [("I.B.1.condition", NOT_DOCUMENTED)]
+    assert diagnosis.standing["cigna"] == NOT_MET
+    assert diagnosis.why is not None and "it may be colorectal cancer" in diagnosis.why
+    assert "histology" in diagnosis.why
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -320,7 +446,8 @@ def test_json_structure():
     assert first["status"] == {"centene": "met", "cigna": "not_met"}
     [cigna_cell] = first["cells"]["cigna"]
     assert set(cigna_cell) >= {"id", "text", "status", "because"}
-    assert cigna_cell["id"] == "2.E" and cigna_cell["because"] == ["prior therapies: no chemotherapy"]
+    assert cigna_cell["id"] == "2.E"
+    assert cigna_cell["because"] == ["prior therapies: none is chemotherapy, other than the drug under review"]
     assert all(r["why"] is None for r in c["rows"] if not r["differs"])
     assert result.stdout == run(QUERIES / "cigna-deny-crc-immunotherapy-only.yaml", "--format", "json").stdout
 

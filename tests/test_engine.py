@@ -149,11 +149,27 @@ def test_expected_decisions(decider, name):
     assert tuple(a["decision"] for a in answers) == EXPECTED[name]
 
 
-def test_continuation_is_reviewed_only_under_continuation_pathways(decider):
+def test_continuation_is_reviewed_under_section_I_only_when_new_to_the_plan(decider):
+    """Reading 12: a Centene continuation whose II.A.1 is not met is a member new to therapy for this plan,
+    reviewed under Section I too (criterion I.review of each Section I pathway); on the plan's benefit,
+    Section I does not apply; while II.A.1 is not documented, Section I is at best not documented."""
     d = decider.engine.decide(request(decider, "continuation"), "centene")
-    assert d.candidates == ["II.A", "II.B"]
+    assert d.candidates == ["II.A", "II.B", "I.A", "I.B", "I.C", "I.D"]
+    assert (d.decision, d.pathway) == ("approve", "II.A")
+    assert (d.status["II.A.1"], d.status["I.review"]) == (MET, NOT_MET)
+    assert all(d.status[w] == NOT_MET for w in ("I.A", "I.B", "I.C", "I.D"))
+    full = dict(DOCS["nsclc-krazati"], id="E-new", request_type="continuation", prior_therapies=["carboplatin"])
+    new = dict(full, continuation={"via_plan_benefit": False, "days_on_therapy": 10, "responding": True})
+    d = decider.engine.decide(decider.parse(new, "n.yaml"), "centene")
+    assert (d.status["II.A.1"], d.status["I.review"], d.status["II.A"]) == (NOT_MET, MET, NOT_MET)
+    assert (d.decision, d.pathway, d.months) == ("approve", "I.A", 12)
+    unknown = dict(full, continuation={"responding": True})
+    d = decider.engine.decide(decider.parse(unknown, "u.yaml"), "centene")
+    assert (d.status["II.A.1"], d.status["I.review"], d.status["I.A"]) == (ND, ND, ND)
+    assert d.decision == "pend"
     d = decider.engine.decide(request(decider, "crc-vectibix"), "centene")
     assert d.candidates == ["I.A", "I.B", "I.C", "I.D"]
+    assert d.status["I.review"] == MET
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -261,13 +277,15 @@ def test_kb_is_parsed_once_per_decider(monkeypatch):
         n_files = len(kb_files(fresh.kb.dirs))
         assert n_files > 5
         assert len(calls) == n_files
-        assert len(loads) == 1
+        # One load of the kb: pyDatalog is given what no request changes first (it is computed once and kept
+        # as facts), then the rules that read the request (KnowledgeBase._load): two texts, once.
+        assert len(loads) == 2
         docs = [dict(DOCS[name], id=f"{name}-{i}") for i in range(7) for name in DOCS][:50]
         assert len(docs) == 50
         for i, doc in enumerate(docs):
             fresh.answer(fresh.parse(doc, f"r{i}.yaml"), "all")
         assert len(calls) == n_files
-        assert len(loads) == 1
+        assert len(loads) == 2
     finally:
         monkeypatch.undo()
         shared_decider()
@@ -291,12 +309,14 @@ def test_shared_decider_decides_without_reloading(decider, monkeypatch):
 def test_vectibix_explanation(decider):
     centene, cigna = decider.answer(request(decider, "crc-vectibix"), "all")
     assert centene["decision"] == "approve" and centene["pathway"] == "I.B"
-    leaf = find(centene, "I.B.6.a")
-    assert leaf["status"] == MET
-    assert any("Vectibix is panitumumab, an EGFR inhibitor" in b for b in leaf["because"]), leaf["because"]
+    # Reading 14: I.B.6.a is the regimen sotorasib + Vectibix: the partner, and no other anticancer drug.
     assert find(centene, "I.B.6")["because"] == ["met by I.B.6.a"]
-    leaf = find(cigna, "2.D.i.vectibix")
-    assert any("Vectibix is panitumumab, an EGFR inhibitor" in b for b in leaf["because"]), leaf["because"]
+    assert find(centene, "I.B.6.a")["status"] == MET
+    for answer, node in ((centene, "I.B.6.a"), (cigna, "2.D.i.vectibix")):
+        assert find(answer, f"{node}.partner")["because"] == \
+            ["prescribed with sotorasib: Vectibix is panitumumab, an EGFR inhibitor"]
+        assert find(answer, f"{node}.regimen")["because"] == \
+            ["prescribed with sotorasib: no anticancer drug besides panitumumab"]
 
 
 def test_regimen_explanation(decider):
@@ -310,16 +330,33 @@ def test_unknown_drug_explanation(decider):
     assert centene["decision"] == "pend"
     leaf = find(centene, "I.A.6")
     assert leaf["status"] == ND
-    assert leaf["because"] == ["unknown drug 'xyz': not classified"]
-    assert {"criterion": "I.A.6", "field": "prior_therapies", "name": "xyz"}.items() <= \
-        next(t for t in centene["to_document"] if t["criterion"] == "I.A.6").items()
-    assert find(cigna, "1.C")["because"] == ["unknown drug 'xyz': not classified"]
+    # Reading 16: an unrecognized entry may be any drug; the explanation says so and names the entry.
+    unknown = "prior therapies: 'xyz' is not a name the vocabulary knows: it may be any drug"
+    assert leaf["because"] == [unknown]
+    item = next(t for t in centene["to_document"] if t["criterion"] == "I.A.6")
+    assert {"criterion": "I.A.6", "field": "prior_therapies", "name": "xyz", "because": unknown}.items() <= \
+        item.items()
+    assert "'xyz'" in item["question"] and "prior_therapies" in item["question"]
+    assert find(cigna, "1.C")["because"] == [unknown]
 
 
 def test_unknown_drug_keeps_its_written_name(decider):
     doc = dict(DOCS["nsclc-unknown"], prior_therapies=["Zorblimab XR"])
     centene, _ = decider.answer(decider.parse(doc, "z.yaml"), "all")
-    assert find(centene, "I.A.6")["because"] == ["unknown drug 'Zorblimab XR': not classified"]
+    assert find(centene, "I.A.6")["because"] == \
+        ["prior therapies: 'Zorblimab XR' is not a name the vocabulary knows: it may be any drug"]
+
+
+def test_a_misspelt_drug_is_suggested_never_corrected(decider):
+    doc = dict(DOCS["nsclc-unknown"], prior_therapies=["Krazatti"])
+    centene, _ = decider.answer(decider.parse(doc, "k.yaml"), "all")
+    assert centene["decision"] == "pend"
+    for node in ("I.A.6", "I.A.7"):
+        leaf = find(centene, node)
+        assert leaf["status"] == ND
+        [because] = leaf["because"]
+        assert because.startswith("prior therapies: 'Krazatti' is not a name the vocabulary knows: it may be any")
+        assert "did you mean krazati" in because.lower()
 
 
 def test_krazati_explanation(decider):

@@ -32,7 +32,10 @@ EXPECTED = {
 
 ACME_CRITERIA = ("1.A", "1.B", "1.B.condition", "1.B.state", "1.B.kras", "1.C", "1.D", "1.D.specialty",
                  "1.D.consulted", "2.A", "2.B", "2.B.condition", "2.B.kras", "2.C", "2.C.vectibix",
-                 "2.C.erbitux", "2.D")
+                 "2.C.vectibix.partner", "2.C.vectibix.regimen", "2.C.erbitux", "2.C.erbitux.partner",
+                 "2.C.erbitux.regimen", "2.D")
+# The nodes of "CONDITIONS NOT COVERED" (otherwise_when): part of no pathway.
+ACME_OTHERWISE = ("other_use", "listed_use")
 
 
 
@@ -115,17 +118,36 @@ def test_why_on_approve_shows_acme_criteria_with_policy_words_and_citations():
     assert "tests/fixtures/acme/kb/acme.dl:" in out
 
 
-def test_why_on_deny_shows_each_pathway_and_the_not_covered_sentence():
+def test_why_on_deny_shows_the_nearest_pathway_and_each_with_all():
     result = run("why", REQUESTS / "acme-deny-crc-no-partner.yaml", *WITH_ACME)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "ACME-0003  acme ACME-77: DENY" in out
-    assert "Pathway 1: Non-Small Cell Lung Cancer (NSCLC)" in out
     assert "Pathway 2: Colorectal Cancer" in out
     assert re.search(r"NOT MET\s+2\.C: The medication is used in combination with Vectibix", out)
-    assert "prescribed with sotorasib: no panitumumab" in out
-    assert "Otherwise: Lumakras is considered experimental, investigational or unproven" in out
-    assert "[ACME-77 Conditions Not Covered]" in out
+    assert "prescribed with sotorasib: none is panitumumab" in out
+    # Pathway 1 is for another diagnosis: folded unless --all.
+    assert "Pathway 1: Non-Small Cell Lung Cancer (NSCLC)" not in out
+    assert "1 pathway for another diagnosis folded (--all)" in out
+    assert "Pathway 1: Non-Small Cell Lung Cancer (NSCLC)" in run(
+        "why", REQUESTS / "acme-deny-crc-no-partner.yaml", *WITH_ACME, "--all").stdout
+    # A listed use denied on a criterion: the "not covered" sentence is not its ground (otherwise_when).
+    assert "Otherwise:" not in out
+
+
+def test_why_on_a_use_not_listed_shows_the_not_covered_sentence(tmp_path: Path):
+    request = tmp_path / "other.yaml"
+    request.write_text((REQUESTS / "acme-deny-crc-no-partner.yaml").read_text(encoding="utf-8")
+                       .replace("condition: colorectal", "condition: gastric cancer"), encoding="utf-8")
+    result = run("why", request, *WITH_ACME)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "acme ACME-77: DENY" in out.splitlines()[0]
+    assert "Otherwise: Lumakras is considered experimental, investigational or unproven for any use not listed " \
+           "above, and is not covered  [ACME-77 Conditions Not Covered]" in out
+    answer = json.loads(run("decide", request, *WITH_ACME, "--json").stdout)
+    assert [(o["cite"], o["because"]) for o in answer["otherwise"]] == \
+        [("ACME-77 Conditions Not Covered", ["other_use"])]
 
 
 def test_rules_lists_acme_pathways_and_criteria():
@@ -153,12 +175,12 @@ def test_acme_cases_cover_every_status_the_policy_allows():
     report = json.loads(result.stdout)
     assert report["failed"] == [] and report["malformed"] == []
     rows = [row for row in report["coverage"] if row["payer"] == "acme"]
-    assert {row["criterion"] for row in rows} == {"1", "2", *ACME_CRITERIA}
+    assert {row["criterion"] for row in rows} == {"1", "2", *ACME_CRITERIA, *ACME_OTHERWISE}
     assert [row for row in rows if row["gaps"]] == []
     # the text report says it too
     text = run("test", *WITH_ACME, CASES, "--coverage").stdout
     acme_block = text.split("\n\n")[[i for i, b in enumerate(text.split("\n\n")) if "acme:" in b][0]]
-    assert "acme: 57 of 57 statuses the policy allows are driven by the cases" in acme_block
+    assert "acme: 75 of 75 statuses the policy allows are driven by the cases" in acme_block
     assert "no gaps" in acme_block and "✘" not in acme_block
 
 

@@ -163,7 +163,8 @@ def test_a_shorter_medicaid_duration_changes_exactly_the_medicaid_approvals_unde
     pinned = ROOT / "tests" / "cases" / "queries.yaml"
     files = [QUERIES / f"{name}.yaml" for name in (
         "centene-approve-nsclc-I.A", "centene-approve-commercial-requested-3-months",
-        "centene-approve-crc-I.B-vectibix", "centene-refer-under-18-marketplace", "both-deny-kras-negative")]
+        "centene-approve-crc-I.B-vectibix", "centene-refer-under-18-marketplace", "both-deny-kras-negative",
+        "centene-approve-continuation-new-to-plan-I.A")]
     result = run("--old", KB, "--new", new, "--format", "json", *files, pinned)
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -179,6 +180,9 @@ def test_a_shorter_medicaid_duration_changes_exactly_the_medicaid_approvals_unde
             expected.add((case["name"], "centene"))
             if ROOT / case["request_file"] in files:
                 expected.add((doc["id"], "centene"))
+    # Reading 12: a Medicaid continuation of a member new to the plan is approved under I.A, so I.A's
+    # duration is its duration too.
+    expected.add(("Q-centene-approve-continuation-new-to-plan-I.A", "centene"))
     assert ("Q-centene-approve-nsclc-I.A", "centene") in expected and len(expected) >= 3
     assert {(c["case"], c["payer"]) for c in report["changes"]} == expected
     for c in report["changes"]:

@@ -47,19 +47,21 @@ def test_centene_I_A_lists_its_nine_criteria_in_order_with_words():
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "centene  CP.PHAR.549  Clinical Policy: Sotorasib (Lumakras)  (revision 02.07.25)"
-    assert "  Pathway I.A: approve, reviews initial requests" in lines
+    # Reading 12: Section I reviews an initial request, or a continuation of a member new to the plan.
+    assert "  Pathway I.A: approve, reviews any request (initial or continuation)" in lines
     assert "    Non-Small Cell Lung Cancer (must meet all)  [CP.PHAR.549 I.A]" in lines
     assert "    criteria, all of:" in lines
     tree = lines[lines.index("    criteria, all of:") + 1:]
     top = [line.split()[0] for line in tree if re.match(r"^ {6}\S", line)]
-    assert top == [f"I.A.{i}" for i in range(1, 10)]
+    assert top == ["I.review"] + [f"I.A.{i}" for i in range(1, 10)]
     text = r.stdout
     assert "      I.A.3  Age ≥ 18 years  [CP.PHAR.549 I.A.3]\n          test: member.age ≥ 18\n" in text
     assert "I.A.7  Member has not received prior treatment with Krazati  [CP.PHAR.549 I.A.7]" in text
     assert "test: prior_therapies lacks adagrasib" in text
     assert "test: prior_therapies has a drug of class systemic_therapy" in text
     assert "test: medication.with has no drug of class systemic_therapy" in text
-    assert "test: diagnosis.condition = nsclc" in text
+    assert "test: diagnosis.condition is nsclc (by name, synonym, ICD-10-CM code, or organ and histology)" in text
+    assert "test: request_type = initial" in text
     assert "test: prescriber.oncologist_consulted = true" in text
     assert re.search(r"test: prescriber\.specialty is one of: oncology, medical_oncology, hematology_oncology, ", text)
     assert "I.A.2 (any of)  Prescribed by or in consultation with an oncologist  [CP.PHAR.549 I.A.2]" in text
@@ -96,13 +98,15 @@ def test_criterion_names_every_node_and_pathway_it_is_part_of():
     r = run("--payer", "centene", "--criterion", "I.A.1")
     assert r.exit_code == 0, r.stderr
     assert "  Criterion I.A.1, part of: I.A, I.A.use, II.A.indication" in r.stdout
-    assert "  within pathways: I.A, I.D, II.A, II.B" in r.stdout
+    # I.A.1 is a covered indication of II.A.1, which each Section I pathway asks about through I.review
+    # (reading 12): so it lies within every pathway of Centene.
+    assert "  within pathways: I.A, I.B, I.C, I.D, II.A, II.B" in r.stdout
     assert "I.A.1.condition  Diagnosis of NSCLC" in r.stdout
     assert "I.A.2" not in r.stdout  # only the subtree
     [entry] = json.loads(run("--payer", "centene", "--criterion", "I.A.1", "--json").stdout)
     c = entry["criterion"]
     assert c["parents"] == ["I.A", "I.A.use", "II.A.indication"]
-    assert c["pathways"] == ["I.A", "I.D", "II.A", "II.B"]
+    assert c["pathways"] == ["I.A", "I.B", "I.C", "I.D", "II.A", "II.B"]
     assert ids(c["criteria"]) == ["I.A.1.condition", "I.A.1.state"]
     assert set(entry) == {"payer", "policy", "criterion"}
 
@@ -119,7 +123,7 @@ def test_criterion_without_payer_finds_its_payer():
 def test_a_node_under_several_parents_is_shown_once_per_pathway():
     r = run("--payer", "centene", "--pathway", "I.D")
     assert r.exit_code == 0, r.stderr
-    assert "  Pathway I.D: refer, reviews initial requests" in r.stdout
+    assert "  Pathway I.D: refer, reviews any request (initial or continuation)" in r.stdout
     assert r.stdout.count("I.D.outside (not)  The requested use") == 1
     assert "        I.D.outside  (shown above)" in r.stdout
     assert "also part of: I.D.2" in r.stdout
@@ -149,7 +153,17 @@ def test_every_payer_and_pathway_by_default():
     pathways = re.findall(r"^  Pathway (\S+):", r.stdout, re.M)
     assert pathways == ["I.A", "I.B", "I.C", "I.D", "II.A", "II.B", "1", "2", "3", "4", "5"]
     assert "  requires: line_of_business" in r.stdout
-    assert "  otherwise: Lumakras is considered not medically necessary for ANY other use(s)" in r.stdout
+    # Quoted exactly; Cigna's is the ground of a deny for another use (otherwise_when), Centene's Section III
+    # of no answer.
+    assert "  otherwise: Lumakras™ (sotorasib tablets - Amgen) is(are) considered not medically necessary for ANY " \
+           "other use(s).  [Cigna Lumakras PA, Conditions Not Covered]\n" \
+           "    the ground of a deny when other_use is met: Another use: the diagnosis is none that pathways 1–5 " \
+           "name\n" in r.stdout
+    assert "  [CP.PHAR.549 III.A]\n    never the ground of an answer (no otherwise_when)\n" in r.stdout
+    [centene, cigna] = rules()
+    assert [o["when"] for o in centene["policy"]["otherwise"]] == [[]]
+    assert [o["when"] for o in cigna["policy"]["otherwise"]] == \
+        [[{"id": "other_use", "text": "Another use: the diagnosis is none that pathways 1–5 name"}]]
 
 
 def test_cigna_pathway_reviews_any_request_for_a_year():
@@ -240,10 +254,54 @@ def test_render_is_text_of_the_same_data():
     ("lacks_drug", "prior_therapies", "adagrasib", "prior_therapies lacks adagrasib"),
     ("none_in_class", "medication.with", "systemic_therapy", "medication.with has no drug of class systemic_therapy"),
     ("no_generic_marketed", "sotorasib", "", "no generic sotorasib is marketed on the request date (market facts)"),
+    ("at_most_field", "continuation.new_dose_mg_per_day", "medication.dose_mg_per_day",
+     "continuation.new_dose_mg_per_day ≤ medication.dose_mg_per_day"),
+    ("condition_is", "diagnosis.condition", "nsclc",
+     "diagnosis.condition is nsclc (by name, synonym, ICD-10-CM code, or organ and histology)"),
+    ("only_anticancer", "medication.with", "panitumumab",
+     "medication.with has no anticancer drug (class systemic_therapy) besides panitumumab and the drug under review"),
     ("weekday", "request.date", "mon", "kind weekday: field request.date, param mon"),
 ])
 def test_describe_test(kind, field, param, words):
     assert describe_test(kind, field, param) == words
+
+
+def test_describe_test_takes_the_kb_words_first():
+    assert describe_test("weekday", "request.date", "mon", words="{field} falls on a {param}") == \
+        "request.date falls on a mon"
+    assert describe_test("equals", "member.flag", "blue", words="{field} is flagged {param}") == \
+        "member.flag is flagged blue"
+
+
+def test_every_kind_of_the_kb_is_described():
+    """Every kind with a test_signature has words of its own (KIND_WORDS or a describes fact), never the
+    fallback "kind K: field F, param X"."""
+    kb = shared_decider().kb
+    kinds = {k for k, _s, _x in kb.ask("test_signature", "?K", "?S", "?X")}
+    assert {"condition_is", "condition_in", "only_anticancer", "at_most_field"} <= kinds
+    for kind in kinds:
+        assert not describe_test(kind, "f", "p", []).startswith("kind "), kind
+
+
+def test_new_kinds_in_the_shipped_policies():
+    [centene] = rules(payer="centene")
+    tree = [c for w in centene["pathways"] for c in w["criteria"]]
+    assert find(tree, "I.B.6.a.regimen")["test"]["words"] == \
+        "medication.with has no anticancer drug (class systemic_therapy) besides panitumumab and sotorasib"
+    assert find(tree, "I.B.6.a.partner")["test"]["words"] == "medication.with has panitumumab"
+    # Centene reads appendiceal adenocarcinoma as CRC (reads_as, reading 17); Cigna does not.
+    crc = find(tree, "I.B.1.condition")["test"]
+    assert crc["counts_as"] == [["appendiceal_adenocarcinoma", "colorectal"]]
+    assert crc["words"] == "diagnosis.condition is colorectal (by name, synonym, ICD-10-CM code, or organ and " \
+                           "histology; appendiceal_adenocarcinoma counts as colorectal)"
+    dose = find(tree, "II.A.3.a.condition")["test"]
+    assert dose["kind"] == "condition_in" and dose["members"] == ["nsclc", "colorectal"]
+    assert dose["words"].startswith("diagnosis.condition is one of: nsclc, colorectal (by name, ")
+    assert find(tree, "II.A.3.no_increase.compare")["test"]["words"] == \
+        "continuation.new_dose_mg_per_day ≤ medication.dose_mg_per_day"
+    [cigna] = rules(payer="cigna")
+    crc = find([c for w in cigna["pathways"] for c in w["criteria"]], "2.diagnosis")["test"]
+    assert "counts_as" not in crc and "counts as" not in crc["words"]
 
 
 def test_describe_set_tests():
@@ -266,8 +324,10 @@ def test_describe_set_tests():
     (["--payer", "centene", "--criterion", "I.A.10"], ["--criterion: unknown criterion 'I.A.10' for centene",
                                                        "nearest: I.A.1, "]),
     (["--criterion", "i.a.1"], ["--criterion: unknown criterion 'i.a.1'", "nearest: I.A.1"]),
-    (["--pathway", "I.A", "--criterion", "I.B.1"], ["--criterion: I.B.1 is not part of pathway I.A",
-                                                     "I.B, I.D, II.A, II.B"]),
+    (["--pathway", "I.A", "--criterion", "I.B.6"], ["--criterion: I.B.6 is not part of pathway I.A",
+                                                     "it lies within I.B"]),
+    (["--pathway", "1", "--criterion", "2.D.ii"], ["--criterion: 2.D.ii is not part of pathway 1",
+                                                    "it lies within 2"]),
 ])
 def test_unknown_ids_are_one_line_errors(args, expected):
     r = run(*args)
