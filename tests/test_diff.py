@@ -18,7 +18,6 @@ import pytest
 import yaml
 from conftest import ROOT, TODAY, invoke
 
-
 from lumakras_logic.abstraction import ABSENT
 from lumakras_logic.api import Decider
 from lumakras_logic.diff import Differ
