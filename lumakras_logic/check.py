@@ -290,28 +290,34 @@ class _Checker:
         decider = Decider.__new__(Decider)
         decider.kb, decider.engine, decider.explainer, decider.today = kb, Engine(kb), Explainer(kb), None
         try:
-            space = build_space(decider)
+            # a first pass on the candidates the tests name: a witness it finds is a request the engine
+            # replays; only a pathway it finds none for needs the whole abstraction
+            space = build_space(decider, quick=True)
+            todo = [(payer, w) for payer, pathways in sorted(kb.pathways.items()) for w in pathways
+                    if space.witness(payer, w.id, MET,
+                                     accept=lambda a, p=payer, n=w.id, s=space: s.replays(p, n, MET, a)) is None]
+            if todo:
+                space = build_space(decider)
         except KbError as exc:
             return [_split(str(exc))]
         out: list[Problem] = []
-        for payer, pathways in sorted(kb.pathways.items()):
-            for w in pathways:
-                found = space.witness(payer, w.id, MET,
-                                      accept=lambda a, p=payer, n=w.id: space.replays(p, n, MET, a))
-                if found is not None:
-                    continue
-                node = kb.node(payer, w.id)
-                why = ""
-                if (node.how or "all") == "all":
-                    never = [p for p in node.parts if space.witness(payer, p, MET) is None]
-                    clash = [f"{a} and {b}" for i, a in enumerate(node.parts) for b in node.parts[i + 1:]
-                             if a not in never and b not in never and space.witness(payer, [a, b], MET) is None]
-                    if never:
-                        why = f"; never met: {', '.join(never)}"
-                    elif clash:
-                        why = f"; no request meets both {'; '.join(clash)}"
-                out.append(Problem(node.where, f"pathway {payer} {w.id} can never be met: no request satisfies "
-                                               f"all it asks{why}"))
+        for payer, w in todo:
+            found = space.witness(payer, w.id, MET,
+                                  accept=lambda a, p=payer, n=w.id: space.replays(p, n, MET, a))
+            if found is not None:
+                continue
+            node = kb.node(payer, w.id)
+            why = ""
+            if (node.how or "all") == "all":
+                never = [p for p in node.parts if space.witness(payer, p, MET) is None]
+                clash = [f"{a} and {b}" for i, a in enumerate(node.parts) for b in node.parts[i + 1:]
+                         if a not in never and b not in never and space.witness(payer, [a, b], MET) is None]
+                if never:
+                    why = f"; never met: {', '.join(never)}"
+                elif clash:
+                    why = f"; no request meets both {'; '.join(clash)}"
+            out.append(Problem(node.where, f"pathway {payer} {w.id} can never be met: no request satisfies "
+                                           f"all it asks{why}"))
         return out
 
 

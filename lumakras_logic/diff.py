@@ -1,11 +1,14 @@
 """Where two payers' policies decide differently, over every request the abstraction can tell apart.
 
 The request space is the finite abstraction of lumakras_logic/abstraction.py: each field a criterion reads
-gets representative values from the kb (the boundaries of its comparisons, its constants and sets, one drug
-per class profile, "not given"). `diff` cuts that space by diagnosis and request type, and in each part:
+gets representative values from the kb (the boundaries of its comparisons, its constants and sets, every
+condition with every histology, every drug-list entry the vocabulary can name and the lists they make, "not
+given"), one per distinct status vector of the criteria reading it. `diff` cuts that space by diagnosis (one
+part per representative of the diagnosis field: a distinct vector of the criteria on the diagnosis) and
+request type, and in each part:
 
-1. fixes the nodes the diagnosis alone decides (Cigna 2 is not_met for an NSCLC request whatever else it
-   says), so the fields only such nodes read do not multiply the part's profiles;
+1. fixes the nodes the diagnosis and the request type alone decide (Cigna 2 is not_met for an NSCLC request
+   whatever else it says), so the fields only such nodes read do not multiply the part's profiles;
 2. merges the values of each remaining field that give every criterion reading it the same status (its
    classes: ages 18 and 40 are one class);
 3. groups the fields that tagged criteria (kb/vocab/concepts.dl) read together, across payers, into blocks,
@@ -40,7 +43,7 @@ from typing import Any
 from .abstraction import ABSENT, build_space
 from .api import Decider
 from .concepts import Concepts
-from .diff_plan import ALL, CONDITION, RECORDED, Part, label, plan_part
+from .diff_plan import ALL, CONDITION, RECORDED, Diagnosis, Part, diagnoses, plan_part
 from .diff_points import Found, Outcome, enumerate_parts
 from .engine import MET
 from .request import FIELD_TYPES, Request, RequestError
@@ -88,20 +91,33 @@ class Differ:
             raise ValueError(f"--payer: {', '.join(unknown) or 'at least two payers'}: "
                              f"the kb has {', '.join(known)}")
         self.space = build_space(decider)
-        self.space.domains.setdefault(CONDITION, [ABSENT])
+        self.key = self.space.key_of(CONDITION) or CONDITION
+        self.space.domains.setdefault(self.key, [ABSENT])
+        self.diagnoses: dict[Any, Diagnosis] = diagnoses(decider, self.space, self.key)
         self.concepts = Concepts(decider.kb)
         self.months_cache: dict[tuple, int | None] = {}
         self.rm_values = self._requested_months()
 
     def conditions(self) -> list[Any]:
-        return list(self.space.domains[CONDITION])
+        """The representatives of the diagnosis field: one per distinct vector of the criteria on it."""
+        return list(self.space.domains[self.key])
+
+    def label(self, condition: Any) -> str:
+        return self.diagnoses[condition].label
+
+    def chosen(self, wanted: Iterable[str]) -> list[Any]:
+        """The diagnoses `--condition` names: by a part's label, or by a diagnosis it stands for (a condition
+        id, with '+histology' when one is given)."""
+        wanted = set(wanted)
+        return [c for c in self.conditions() if self.label(c) in wanted
+                or any(a in wanted for a in self.diagnoses[c].alike)]
 
     def request_types(self) -> list[str]:
         return list(FIELD_TYPES["request_type"][1])
 
     def parts(self, conditions: Iterable[Any] | None = None) -> list[Part]:
         chosen = list(conditions) if conditions is not None else self.conditions()
-        return [plan_part(self.decider, self.space, self.market, c, t, self.payers)
+        return [plan_part(self.decider, self.space, self.market, c, t, self.payers, self.diagnoses[c])
                 for c in chosen for t in self.request_types()]
 
     def _requested_months(self) -> list[Any]:
@@ -188,7 +204,7 @@ class Differ:
                  lob: Any = None, requested: Any = ABSENT) -> None:
         part = region.part
         assignment: dict[str, Any] = {f: part.classes[f][i].values[0] for f, i in chosen.items()}
-        assignment[CONDITION] = part.condition
+        assignment[part.key] = part.condition
         lob = part.lobs[0] if lob is None else lob
         assignment["line_of_business"] = lob
         if requested is not ABSENT:
@@ -271,9 +287,7 @@ def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list
         markets.append((scenario_name(scenario), Differ(Decider(dirs, today), scenario_name(scenario), payers)))
     all_parts: list[tuple[Differ, Part]] = []
     for _name, differ in markets:
-        chosen = differ.conditions()
-        if conditions:
-            chosen = [c for c in chosen if label(c) in conditions]
+        chosen = differ.chosen(conditions) if conditions else differ.conditions()
         all_parts += [(differ, p) for p in differ.parts(chosen)]
     founds = enumerate_parts([p for _, p in all_parts], jobs)
     results: list[PartResult] = []
@@ -331,6 +345,6 @@ def _region_key(region: Region) -> tuple:
     met ones are its context). A scenario region with the same key says nothing new."""
     part = region.part
     said = [(p, n, tuple(sorted(a))) for p, n, a in region.constraints if MET not in a]
-    return (label(part.condition), part.request_type, region.kind, repr(sorted(region.outcomes.items())),
+    return (part.label, part.request_type, region.kind, repr(sorted(region.outcomes.items())),
             tuple(sorted(said)), repr(region.durations))
 

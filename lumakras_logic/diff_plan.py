@@ -1,8 +1,11 @@
 """The plan of one part of the request space for `lumakras diff` (lumakras_logic/diff.py): a market, a
-diagnosis, a request type. What the diagnosis alone decides is fixed; the criteria it leaves free are the
-part's variables (the topmost tagged criteria, kb/vocab/concepts.dl), each with the program that folds its
-leaves; the values of each field are grouped into classes every free criterion treats alike; and fields read
-together by a criterion form blocks. A Part is pure data: a worker process needs nothing else."""
+diagnosis, a request type. A diagnosis is a representative of the abstraction's diagnosis field (with
+diagnosis.histology when the kb's rules read it: the joint field, lumakras_logic/abstraction.py), so there is
+one part per distinct status vector of the criteria on the diagnosis. What the diagnosis and the request type
+alone decide is fixed; the criteria they leave free are the part's variables (the topmost tagged criteria,
+kb/vocab/concepts.dl), each with the program that folds its leaves; the values of each field are grouped into
+classes every free criterion treats alike; and fields read together by a criterion form blocks. A Part is data
+and the engine (its decision rule, pure Python): a forked worker process needs nothing else."""
 
 from __future__ import annotations
 
@@ -13,13 +16,14 @@ from typing import Any
 from .abstraction import ABSENT, OTHER_TEXT, Space
 from .api import Decider
 from .concepts import Concepts
-from .engine import MET, NOT_DOCUMENTED, NOT_MET
+from .engine import MET, NOT_DOCUMENTED, NOT_MET, Engine
 from .kb import KbError, natural_key
 from .request import FIELD_TYPES
 
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
 ALL = frozenset(STATUSES)
 CONDITION = "diagnosis.condition"
+REQUEST_TYPE = "request_type"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -63,7 +67,7 @@ class Part:
     """One part of the space, ready to enumerate: pure data, so a worker process needs nothing else."""
 
     market: str
-    condition: Any
+    condition: Any  # a representative of the diagnosis field `key`
     request_type: str
     classes: dict[str, list[Klass]]
     plans: dict[str, PayerPlan]
@@ -74,30 +78,89 @@ class Part:
     outcomes: dict[str, dict[str, str]]
     domain_sizes: dict[str, int]
     blocks: list[Block] = field(default_factory=list)
+    key: str = CONDITION  # the diagnosis field (a joint field when the rules read the histology with it)
+    diagnosis: Diagnosis | None = None
+    engine: Engine | None = None  # its decision rule (Engine.conclude, Engine.referral): pure Python
+
+    @property
+    def label(self) -> str:
+        return self.diagnosis.label if self.diagnosis else label(self.condition)
 
     @property
     def name(self) -> str:
-        return f"{label(self.condition)}/{self.request_type}" + ("" if self.market == RECORDED else f"/{self.market}")
+        return f"{self.label}/{self.request_type}" + ("" if self.market == RECORDED else f"/{self.market}")
 
 
 RECORDED = "recorded"
 
 
+@dataclass
+class Diagnosis:
+    """A representative of the diagnosis field, as a person reads it: a label for ids and `--condition`, a
+    title for headings, and the diagnoses it stands for (every one the criteria treat alike)."""
+
+    label: str
+    title: str
+    fields: dict[str, Any]  # request field -> value (None: not given)
+    alike: list[str]  # the labels of the candidates it stands for
+
+
 def label(value: Any) -> str:
-    """A condition as a person reads it in a heading."""
+    """One field's value as a person reads it in a heading."""
     if value is ABSENT:
         return "not-documented"
     if value == OTHER_TEXT:
-        return "other"
+        return "unrecognized"
     return str(value)
 
 
+def diagnoses(decider: Decider, space: Space, key: str) -> dict[Any, Diagnosis]:
+    """Each representative of the diagnosis field, named. 'other' is the one every criterion on the diagnosis
+    finds not met (a diagnosis no policy names); otherwise the condition (its id: 'not-documented' when not
+    given, 'unrecognized' for a text the vocabulary does not know) and each other field of a joint field that
+    is given ('lung_cancer+squamous_cell')."""
+    kb = decider.kb
+    fields = space.joints.get(key, (key,))
+    leaves = [leaf for leaf, f in space.leaf_field.items() if f == key]
+    out: dict[Any, Diagnosis] = {}
+
+    def name(value: Any) -> str:
+        parts = [label(space.component(key, value, fields[0]))]
+        parts += [str(space.component(key, value, f)) for f in fields[1:]
+                  if space.component(key, value, f) is not ABSENT]
+        return "+".join(parts)
+
+    for value in space.domains.get(key, []):
+        given = {f: space.component(key, value, f) for f in fields}
+        other = bool(leaves) and all(space.table[leaf][value] == NOT_MET for leaf in leaves)
+        text = name(value)
+        condition = given[fields[0]]
+        words = kb.condition_labels.get(condition) if isinstance(condition, str) else None
+        title = "a diagnosis no policy names" if other else (
+            "not documented" if condition is ABSENT else
+            "not a condition the vocabulary knows" if condition == OTHER_TEXT else (words or str(condition)))
+        extra = [f"{f.split('.')[-1]} {v}" for f, v in list(given.items())[1:] if v is not ABSENT]
+        if extra and not other:
+            title += " (" + ", ".join(extra) + ")"
+        alike = [name(v) for v in space.alike.get(key, {}).get(value, [value])]
+        if other:
+            title += f", such as {alike[0]}"
+        out[value] = Diagnosis("other" if other else text, title,
+                               {f: (None if v is ABSENT else v) for f, v in given.items()}, alike)
+    return out
+
+
 def plan_part(decider: Decider, space: Space, market: str, condition: Any, request_type: str,
-              payers: list[str]) -> Part:
-    """Fix what the condition decides, keep the criteria it leaves free, and class their fields' values."""
+              payers: list[str], diagnosis: Diagnosis | None = None) -> Part:
+    """Fix what the diagnosis and the request type decide, keep the criteria they leave free, and class
+    their fields' values."""
     kb, engine = decider.kb, decider.engine
     concepts = Concepts(kb)
-    assignment = {CONDITION: condition}
+    diagnosis_key = space.key_of(CONDITION) or CONDITION
+    assignment = {diagnosis_key: condition}
+    typed = space.key_of(REQUEST_TYPE)
+    if typed == REQUEST_TYPE:  # Section I reviews an initial request, or a continuation new to the plan
+        assignment[typed] = space.representative(typed, request_type)
     plans: dict[str, PayerPlan] = {}
     free_leaves: list[tuple[str, str, str]] = []
     for payer in payers:
@@ -121,7 +184,8 @@ def plan_part(decider: Decider, space: Space, market: str, condition: Any, reque
     return Part(market=market, condition=condition, request_type=request_type, classes=classes,
                 plans=plans, lobs=lobs, kleene=engine._kleene, units=engine._units,
                 outcome_rank=engine._outcome_rank, outcomes=engine._outcomes,
-                domain_sizes={f: len(space.domains[f]) for f in classes}, blocks=blocks)
+                domain_sizes={f: len(space.domains[f]) for f in classes}, blocks=blocks, key=diagnosis_key,
+                diagnosis=diagnosis, engine=engine)
 
 
 def _blocks(plans: dict[str, PayerPlan]) -> list[Block]:

@@ -22,7 +22,7 @@ import yaml
 from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail, kb_option
 from .concepts import Concepts
 from .diff import DiffResult, PartResult, Region, run_diff
-from .diff_plan import RECORDED, label
+from .diff_plan import RECORDED
 from .diff_points import default_jobs
 from .engine import MET, NOT_DOCUMENTED, NOT_MET
 from .kb import KbError, KnowledgeBase, default_kb_dir, natural_key
@@ -62,7 +62,7 @@ def group_regions(result: DiffResult) -> list[Report]:
             return (first.kind != "decision", _SEVERITY.get(decisions[:2], 9), -first.group_size)
 
         for n, regions in enumerate(sorted(groups.values(), key=order), start=1):
-            base = f"{label(part.part.condition)}-{part.part.request_type}"
+            base = f"{part.part.label}-{part.part.request_type}"
             if part.part.market != RECORDED:
                 base += f"-{part.part.market}"
             rid = f"{base}-{n:02d}"
@@ -274,7 +274,10 @@ def to_data(result: DiffResult, reports: list[Report], words: Words, today: dt.d
             regions.append({"id": r.id, "kind": r.kind, "outcomes": r.outcomes, "size": r.size,
                             "share": round(r.size / part.profiles, 6) if part.profiles else 0,
                             "alternatives": alternatives})
-        parts.append({"condition": label(p.condition), "request_type": p.request_type, "market": p.market,
+        d = p.diagnosis
+        parts.append({"condition": p.label, "diagnosis": d.fields if d else None, "title": d.title if d else p.label,
+                      "stands_for": len(d.alike) if d else 1, "alike": d.alike[:12] if d else [],
+                      "request_type": p.request_type, "market": p.market,
                       "profiles": part.profiles, "block_profiles": part.found.block_profiles,
                       "status_vectors_decided": part.found.decided, "points": part.found.points,
                       "fields": {f: len(c) for f, c in p.classes.items()}, "regions": regions})
@@ -315,8 +318,10 @@ def render_text(result: DiffResult, reports: list[Report], words: Words, markdow
         p = part.part
         mine = by_part[id(part)]
         market = "" if p.market == RECORDED else f", market scenario {p.market}"
-        title = f"{label(p.condition)}, {p.request_type} requests{market}"
+        title = f"{p.label}, {p.request_type} requests{market}"
         out += ["", f"{h2}{title}" + ("" if markdown else " ==")]
+        if p.diagnosis:
+            out.append(f"Diagnosis: {p.diagnosis.title}" + _alike(p.diagnosis.alike, p.label) + ".")
         out.append(f"{part.profiles:,} profiles, {part.found.decided:,} status vectors decided, "
                    f"{len(mine)} regions.")
         for r in mine:
@@ -336,6 +341,15 @@ def render_text(result: DiffResult, reports: list[Report], words: Words, markdow
     return "\n".join(out) + "\n"
 
 
+def _alike(alike: list[str], shown: str) -> str:
+    """The diagnoses a part stands for besides its own label, a few by name."""
+    others = [a for a in alike if a != shown]
+    if not others:
+        return ""
+    names = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
+    return f"; the criteria treat alike: {names}"
+
+
 def by_concept(reports: list[Report], words: Words, markdown: bool) -> list[str]:
     """An overview: for each concept, the criteria not met or not documented in the regions' alternatives,
     the diagnoses they part the payers on, and the alternatives that show it."""
@@ -349,7 +363,7 @@ def by_concept(reports: list[Report], words: Words, markdown: bool) -> list[str]
                 row = rows.setdefault(concept.id, {"concept": concept, "criteria": set(), "parts": set(),
                                                    "ids": []})
                 row["criteria"].add(f"{payer} {node}")
-                row["parts"].add(label(region.part.condition))
+                row["parts"].add(region.part.label)
                 if rid not in row["ids"]:
                     row["ids"].append(rid)
     out = []
@@ -377,8 +391,8 @@ def _default_scenarios() -> list[Path]:
 
 @click.command("diff")
 @click.option("--condition", "conditions", multiple=True,
-              help="Only this diagnosis (repeatable): a condition of the kb, 'other' (one no policy names) or "
-                   "'not-documented'.")
+              help="Only this diagnosis (repeatable): a part's label (a condition of the kb, 'other': one no "
+                   "policy names, 'not-documented'), or any condition (with +histology) a part stands for.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
               show_default=True, help="Text for a terminal, markdown for a report, JSON for programs.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")

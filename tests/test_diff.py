@@ -21,15 +21,7 @@ from conftest import ROOT, TODAY, invoke
 from lumakras_logic.abstraction import ABSENT
 from lumakras_logic.api import Decider
 from lumakras_logic.diff import Differ
-from lumakras_logic.diff_plan import label
-from lumakras_logic.diff_points import _CODE, Points, cover_part, enumerate_part
-
-# Issue 10 (open): the diff's abstraction of the request space does not yet represent the new input forms
-# (class names and kinds in drug lists, organ-level conditions with a histology, the two-field at_most_field
-# leaf), and on the revised kb its enumeration outgrows this machine's memory. Until it is rebuilt for them,
-# these tests do not run; `lumakras check` (which uses the same abstraction for satisfiable pathways) and
-# tests/test_coverage.py still do.
-pytestmark = pytest.mark.skip(reason="issue 10: lumakras diff's abstraction does not cover the new input forms yet")
+from lumakras_logic.diff_points import analyse_part, block_statuses, decide_space, payer_space
 
 SCENARIOS = ROOT / "scenarios"
 
@@ -171,9 +163,13 @@ def test_durations(diff):
     assert rows[("marketplace", None)] == {"centene": 6, "cigna": 12}
     assert rows[("commercial", 11)] == {"centene": 11, "cigna": 12}
     assert ("commercial", None) not in rows and ("commercial", 12) not in rows  # 12 and 12: no difference
-    # continued therapy: Centene II.A "Medicaid/HIM – 12 months", so only a shorter commercial request differs
-    cont = [a for r, a in alternatives(data, "nsclc", "continuation") if r["kind"] == "duration"]
-    assert {(d["line_of_business"], d["requested_months"]) for d in cont[0]["durations"]} == {("commercial", 11)}
+    # continued therapy: Centene II.A "Medicaid/HIM – 12 months", so only a shorter commercial request differs;
+    # a continuation new to the plan approved under I.A (reading 12) has Section I's durations
+    cont = {r["outcomes"]["centene"]["pathway"]: a for r, a in alternatives(data, "nsclc", "continuation")
+            if r["kind"] == "duration"}
+    assert {(d["line_of_business"], d["requested_months"]) for d in cont["II.A"]["durations"]} == {("commercial", 11)}
+    assert {(d["line_of_business"], d["requested_months"]): d["months"] for d in cont["I.A"]["durations"]}[
+        ("medicaid", None)] == {"centene": 6, "cigna": 12}
 
 
 def test_continuation(diff):
@@ -200,6 +196,46 @@ def test_referral(diff):
     assert found
     assert ("centene", "I.D.1.label", "met") in {(c["payer"], c["criterion"], "/".join(c["statuses"]))
                                                 for c in found[0][1]["constraints"]}
+
+
+def test_appendiceal_adenocarcinoma_is_colorectal_for_centene_only(diff):
+    # CP.PHAR.549 revision 02.07.25 moved appendiceal adenocarcinoma into the CRC section (reads_as, reading 17);
+    # Cigna's pathway 2 names colon or rectal cancer only: Centene approves under I.B what Cigna denies.
+    data, _ = diff
+    found = [(r, a) for r, a in alternatives(data, "appendiceal_adenocarcinoma")
+             if (r["outcomes"]["centene"]["decision"], r["outcomes"]["centene"]["pathway"]) == ("approve", "I.B")
+             and r["outcomes"]["cigna"]["decision"] == "deny"]
+    assert found
+    assert found[0][1]["witness"]["diagnosis"]["condition"] == "appendiceal_adenocarcinoma"
+    part = next(p for p in data["parts"] if p["condition"] == "appendiceal_adenocarcinoma")
+    assert part["diagnosis"] == {"diagnosis.condition": "appendiceal_adenocarcinoma", "diagnosis.histology": None}
+
+
+def test_an_organ_level_condition_pends_with_both():
+    # 'lung cancer' may be NSCLC or small cell (condition_may_be): every criterion on the diagnosis is not
+    # documented until diagnosis.histology settles it, so neither payer approves; both pend where the rest is met.
+    differ = Differ(Decider(today=TODAY))
+    parts = differ.parts(differ.chosen(["lung_cancer"]))
+    assert {p.label for p in parts} == {"lung_cancer"}
+    for part in parts:
+        found = analyse_part(part)
+        assert not any(o[0] == "approve" for outs in found.group_weights for o in outs)
+        assert any(all(o[0] == "pend" for o in outs) for outs in found.group_weights)
+    # with the histology given it is a part of its own kind: adenocarcinoma is NSCLC, small cell no policy's
+    assert differ.label(differ.space.representative(differ.key, ("lung_cancer", "adenocarcinoma"))) == "nsclc"
+    assert differ.label(differ.space.representative(differ.key, ("lung_cancer", "small_cell"))) == "other"
+
+
+def test_continuation_new_to_the_plan_is_reviewed_under_section_i(diff):
+    # Reading 12: a Centene continuation whose II.A.1 is not met is reviewed under Section I (I.review), so it
+    # is approved under I.A where Cigna denies what 1.C asks.
+    data, _ = diff
+    found = [(r, a) for r, a in alternatives(data, "nsclc", "continuation")
+             if r["outcomes"]["centene"]["pathway"] == "I.A" and r["outcomes"]["cigna"]["decision"] == "deny"]
+    assert found
+    witness = found[0][1]["witness"]
+    assert witness["request_type"] == "continuation"
+    assert witness.get("continuation", {}).get("via_plan_benefit") is not True
 
 
 def test_counts_are_reported(diff):
@@ -257,20 +293,38 @@ def test_every_witness_replays_through_decide(diff):
 # ---------------------------------------------------------------------------------------------------------
 def test_fixed_criteria_do_not_multiply_a_part():
     differ = Differ(Decider(today=TODAY))
-    [nsclc] = [p for p in differ.parts([c for c in differ.conditions() if label(c) == "nsclc"])
-               if p.request_type == "initial"]
+    [nsclc] = [p for p in differ.parts(differ.chosen(["nsclc"])) if p.request_type == "initial"]
     # Cigna 2-5 are not_met for an NSCLC request whatever else it says: the fields only they read (Cigna 2.D's
     # unable_to_tolerate_combination) are no dimension of the NSCLC part
     assert "unable_to_tolerate_combination" not in nsclc.classes
     assert nsclc.plans["cigna"].const["2"] == "not_met"
     # ages 18, 19 and 40 are one class: every age criterion treats them alike
     assert len(nsclc.classes["member.age"]) == 3  # under 18, 18 or over, not given
-    found = cover_part(nsclc, enumerate_part(nsclc))
+    found = analyse_part(nsclc)
     profiles = 1
     for f in nsclc.classes:
         profiles *= nsclc.domain_sizes[f]
     assert found.weight == profiles  # every abstract profile counted once
-    assert found.decided < found.points < profiles
+    # each payer is decided in its own space; the joint space is only summed over, for the sizes
+    assert found.points < found.decided < profiles
+
+
+def test_a_part_names_its_diagnosis():
+    differ = Differ(Decider(today=TODAY))
+    labels = {differ.label(c) for c in differ.conditions()}
+    # one part per distinct vector of the criteria on the diagnosis: the five conditions the policies name,
+    # appendiceal adenocarcinoma (colorectal for Centene only), the organ-level ones the histology settles,
+    # a diagnosis no policy names, and not documented (an unrecognized text: the criteria treat it alike)
+    assert labels >= {"nsclc", "colorectal", "ampullary_adenocarcinoma", "pancreatic_adenocarcinoma",
+                      "small_bowel_adenocarcinoma", "appendiceal_adenocarcinoma", "lung_cancer", "pancreatic_cancer",
+                      "other", "not-documented"}
+    nsclc = next(c for c in differ.conditions() if differ.label(c) == "nsclc")
+    assert "lung_cancer+adenocarcinoma" in differ.diagnoses[nsclc].alike  # lung cancer + adenocarcinoma is NSCLC
+    other = next(c for c in differ.conditions() if differ.label(c) == "other")
+    assert "lung_cancer+small_cell" in differ.diagnoses[other].alike
+    absent = next(c for c in differ.conditions() if differ.label(c) == "not-documented")
+    assert "unrecognized" in differ.diagnoses[absent].alike
+    assert differ.chosen(["gastric_cancer"]) == [other]
 
 
 def test_diff_options(tmp_path):
@@ -295,26 +349,35 @@ def test_a_third_payer_joins(tmp_path):
 
 
 def test_the_fold_agrees_with_the_engine_on_sampled_points():
-    # Not only the witnesses: any point of a part, written as a request with any value of each of its field
-    # classes, gets from the engine (Datalog) the decisions the diff's fold gave it.
+    # Not only the witnesses: any point of a part (one status vector per block), written as a request with any
+    # value of each of its field classes, gets from the engine (Datalog) the decisions each payer's own space
+    # gave it (its arrays folded with the Kleene table, its automaton built from Engine.conclude).
     decider = Decider(today=TODAY)
     differ = Differ(decider)
     rng = random.Random(5)
-    chosen_conditions = [c for c in differ.conditions() if label(c) in ("colorectal", "pancreatic_adenocarcinoma")]
-    for part in differ.parts(chosen_conditions):
-        tally = enumerate_part(part)
-        points = Points(part, tally)
-        for i in rng.sample(range(points.n), 60):
-            chosen = points.assignment(i)
-            assignment = {f: part.classes[f][k].values[rng.randrange(len(part.classes[f][k].values))]
-                          for f, k in chosen.items()}
-            assignment["diagnosis.condition"] = part.condition
+    for part in differ.parts(differ.chosen(["colorectal", "pancreatic_adenocarcinoma", "appendiceal_adenocarcinoma",
+                                            "not-documented"])):
+        subs = [block_statuses(part, b)[0] for b in part.blocks]
+        readers = [{p for p, _v in b.variables} for b in part.blocks]
+        spaces = {p: payer_space(part, p, subs, readers) for p in part.plans}
+        for space in spaces.values():
+            decide_space(part, space)
+        for _ in range(40):
+            pick = [rng.randrange(len(sub)) for sub in subs]
+            chosen: dict[str, int] = {}
+            for sub, k in zip(subs, pick, strict=True):
+                chosen.update(sub[k][2])
+            assignment = {f: part.classes[f][i].values[rng.randrange(len(part.classes[f][i].values))]
+                          for f, i in chosen.items()}
+            assignment[part.key] = part.condition
             lob = rng.choice([v for v in part.lobs if v is not ABSENT])
             assignment["line_of_business"] = lob
-            doc = differ.space.document(assignment, request_id=f"sample-{i}", request_type=part.request_type)
+            doc = differ.space.document(assignment, request_id="sample", request_type=part.request_type)
             got = decider.derive(decider.parse(doc, "(sample)"), "all")
-            outs = tally.groups[ord(tally.codes[i]) - _CODE]
-            for payer, (decision, pathway, targets) in zip(part.plans, outs, strict=True):
+            for payer, space in spaces.items():
+                index = sum(view.of[pick[view.block]] * stride
+                            for view, stride in zip(space.views, space.strides, strict=True))
+                decision, pathway, targets = space.outcomes[space.codes[index]]
                 assert (got[payer].decision, got[payer].pathway) == (decision, pathway), (doc, payer)
                 if decision == "refer":
                     assert got[payer].refer_to == dict(zip(part.lobs, targets, strict=True))[lob]
