@@ -49,11 +49,9 @@ from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Any
 
-from pyDatalog import pyDatalog
-
 from .api import Decider
 from .engine import MET, NOT_DOCUMENTED, NOT_MET
-from .kb import KbError, KnowledgeBase, natural_key, query
+from .kb import KbError, KnowledgeBase, assert_facts, natural_key, query, retract_facts
 from .kbtext import Var
 from .request import FIELD_TYPES, Request, RequestError, name_key, token_key
 
@@ -64,7 +62,7 @@ UNKNOWN_DRUG = "x-unknown-drug"  # a name the vocabulary does not know (reading 
 UNKNOWN_KIND = "x-unknown-kind"  # a kind the vocabulary does not know
 OTHER_TEXT = "x_other"  # a text value no test names and the vocabulary does not know
 # The request's own facts (kb/engine/request.dl) and the field each names, second: value(R, Field, V), ...
-_REQUEST_FIELD_AT = {"value", "item", "item_part", "item_kind", "listed", "documented", "item_value"}
+_REQUEST_FIELD_AT = {"value", "item", "item_part", "item_kind", "listed", "omitted", "documented", "item_value"}
 _RID = 1  # the request number the engine asserts requests under (one at a time, retracted after)
 
 
@@ -362,9 +360,10 @@ class _Rules:
                 self.by_head[s.head].append(s)
         self.by_kind: dict[Any, list[Any]] = defaultdict(list)  # kind (None: every kind) -> its leaf rules
         for s in self.by_head.get("leaf", []):
-            for name, _neg, args in s.body_atoms:
-                if name == "test" and len(args) > 2:
-                    self.by_kind[None if isinstance(args[2], Var) else args[2]].append(s)
+            kinds = [None if isinstance(args[2], Var) else args[2]
+                     for name, _neg, args in s.body_atoms if name == "test" and len(args) > 2]
+            for kind in kinds or [None]:  # a leaf rule that names no test (through a rule) may serve any kind
+                self.by_kind[kind].append(s)
         self._cache: dict[Any, tuple[set[str], set[str], list[Any]]] = {}
 
     def reach(self, kind: Any) -> tuple[set[str], set[str], list[Any]]:
@@ -675,13 +674,11 @@ def _leaf_statuses(decider: Decider, requests: list[Request]) -> list[dict[tuple
     out: list[dict[tuple[str, str], str]] = []
     for request in requests:
         facts = kb.request_facts(request, _RID)
-        for fact in facts:
-            pyDatalog.assert_fact(*fact)
+        assert_facts(facts)
         try:
             answers = query("leaf", _RID, "?P", "?N", "?S", "?T", "?X", "?Y", "?Z")
         finally:
-            for fact in facts:
-                pyDatalog.retract_fact(*fact)
+            retract_facts(facts)
         rows: dict[tuple[str, str], list[str]] = defaultdict(list)
         for payer, node, status, *_evidence in answers:
             rows[(payer, node)].append(status)

@@ -13,9 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyDatalog import pyDatalog
-
-from .kb import KbError, KnowledgeBase, query
+from .kb import KbError, KnowledgeBase, assert_facts, query, retract_facts
 from .request import Request, RequestError
 
 # Every request is asserted under the same internal number and retracted before the next one: pyDatalog
@@ -79,8 +77,7 @@ class Engine:
             self.check(request, payer)
         rid = _RID
         facts = kb.request_facts(request, rid)
-        for fact in facts:
-            pyDatalog.assert_fact(*fact)
+        assert_facts(facts)
         try:
             rows: dict[str, dict[str, list[Row]]] = {p: defaultdict(list) for p in payers}
             who = payers[0] if len(payers) == 1 else "?P"
@@ -96,8 +93,7 @@ class Engine:
             for derivation in out.values():
                 derivation.unknown = unknown
         finally:
-            for fact in facts:
-                pyDatalog.retract_fact(*fact)
+            retract_facts(facts)
         return out
 
     def approval_months(self, request: Request, payer: str, pathway: str) -> int | None:
@@ -105,13 +101,11 @@ class Engine:
         asks it once per line of business and requested duration rather than once per request."""
         self.kb.activate()
         facts = self.kb.request_facts(request, _RID)
-        for fact in facts:
-            pyDatalog.assert_fact(*fact)
+        assert_facts(facts)
         try:
             found = self.kb.ask("approval_months", _RID, payer, pathway, "?M")
         finally:
-            for fact in facts:
-                pyDatalog.retract_fact(*fact)
+            retract_facts(facts)
         return min(m for (m,) in found) if found else None
 
     # internals --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ def _rename(text: str, renamed: dict[str, str]) -> str:
 # (Request.facts) and what `lumakras query --request` adds (kb/engine/request.dl). Everything else is the
 # kb's own, the same for every request.
 REQUEST_PREDICATES = frozenset({"request", "request_date", "value", "listed", "item", "item_part", "item_kind",
-                                "request_file", "request_id", "decision", "status", "decided_by", "candidate"})
+                                "omitted", "request_file", "request_id", "decision", "status", "decided_by",
+                                "candidate"})
 
 
 class ValueNames(dict):
@@ -111,6 +113,25 @@ def query(predicate: str, *args: Any) -> list[tuple[Any, ...]]:
     except AttributeError as exc:  # "Predicate without definition"
         raise KbError(f"the knowledge base does not define {predicate}/{len(args)}: {exc}") from None
     return list(answer or [])
+
+
+def _clause(fact: tuple[Any, ...]) -> Any:
+    return pyEngine.Clause(pyEngine.Literal(fact[0], [pyEngine.Term_of(a) for a in fact[1:]]), [])
+
+
+def assert_facts(facts: Iterable[tuple[Any, ...]]) -> None:
+    """Assert ground facts (predicate, *args) as data. `pyDatalog.assert_fact` builds the parser's objects for
+    every fact (a Query with its terms, then the engine's literal): about ten times the cost of asserting the
+    engine's literal of constants directly, as here (bench: 0.65 -> 0.05 ms for a request's 20 facts). Same
+    engine call, same facts: pyEngine.Term_of makes the constants the parser would."""
+    for fact in facts:
+        pyEngine.assert_(_clause(fact))
+
+
+def retract_facts(facts: Iterable[tuple[Any, ...]]) -> None:
+    """Retract ground facts asserted by assert_facts."""
+    for fact in facts:
+        pyEngine.retract(_clause(fact))
 
 
 def natural_key(node_id: str) -> tuple:
@@ -233,9 +254,11 @@ class KnowledgeBase:
         pyDatalog.clear()
         called = self._static_called()
         # First what no request changes (facts, and the rules that read no request fact), then the rest.
-        first = [s for s in self.statements if s.is_fact or (s.head, len(s.args)) not in self._dynamic]
+        # Facts are asserted as data (assert_facts), not parsed again by pyDatalog: kbtext parsed them.
         try:
-            pyDatalog.load("\n".join(s.text for s in first))
+            assert_facts((s.head, *s.args) for s in self.statements if s.is_fact)
+            pyDatalog.load("\n".join(s.text for s in self.statements
+                                     if not s.is_fact and (s.head, len(s.args)) not in self._dynamic))
             renamed = self._materialize(called)
             pyDatalog.load("\n".join(_rename(s.text, renamed) for s in self.statements
                                      if not s.is_fact and (s.head, len(s.args)) in self._dynamic))
@@ -260,8 +283,7 @@ class KnowledgeBase:
             if not rows:  # nothing to keep: rules call the predicate itself
                 continue
             twin = f"static_{name}"
-            for row in rows:
-                pyDatalog.assert_fact(twin, *row)
+            assert_facts((twin, *row) for row in rows)
             renamed[name] = twin
         return renamed
 

@@ -51,7 +51,7 @@ from pyDatalog.pyParser import Literal, Term
 from .api import Decider
 from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
 from .engine import Derivation
-from .kb import KbError, KnowledgeBase, natural_key
+from .kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
 from .kbtext import KbSyntaxError, Token, Var, _Parser, tokenize
 from .request import Fact, RequestError, load_request
 
@@ -355,12 +355,11 @@ def asserted(facts: list[Fact]) -> Iterator[None]:
     done: list[Fact] = []
     try:
         for fact in facts:
-            pyDatalog.assert_fact(*fact)
+            assert_facts([fact])
             done.append(fact)
         yield
     finally:
-        for fact in done:
-            pyDatalog.retract_fact(*fact)
+        retract_facts(done)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lumakras_logic.names import split_entry
-from lumakras_logic.request import RequestError, load_request, parse_request
+from lumakras_logic.request import FIELD_TYPES, RequestError, load_request, parse_request
 
 TODAY = dt.date(2026, 6, 1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,9 +236,22 @@ def test_false_is_a_fact_absent_is_none():
 
 def test_only_the_request_facts_when_nothing_is_documented():
     facts = facts_of({"id": "Z", "date": "2026-03-01"})
-    assert sorted(facts, key=str) == sorted([
+    # every field the format defines but request_type (its default) is omitted: absent, not false
+    omitted = {f[2] for f in facts if f[0] == "omitted"}
+    assert omitted == set(FIELD_TYPES) - {"request_type"}
+    assert sorted((f for f in facts if f[0] != "omitted"), key=str) == sorted([
         ("request", 7), ("request_date", 7, 20260301), ("value", 7, "request_type", "initial"),
     ], key=str)
+
+
+def test_omitted_is_exactly_not_documented():
+    doc = {"id": "O", "medication": {"dose_evidence": False, "with": []}, "member": {"age": 40}}
+    facts = facts_of(doc)
+    omitted = {f[2] for f in facts if f[0] == "omitted"}
+    documented = {f[2] for f in facts if f[0] in ("value", "listed")}
+    assert not omitted & documented
+    assert omitted | documented == set(FIELD_TYPES)
+    assert {"medication.dose_evidence", "medication.with", "member.age"} <= documented  # false and [] are given
 
 
 def test_names_are_normalized():
