@@ -242,11 +242,13 @@ class _Checker:
     def derived_problems(self) -> None:
         kb = self.kb
         messages = dict(kb.ask("problem_message", "?K", "?T"))
+        at = dict(kb.ask("problem_at", "?K", "?P"))  # the predicate of the fact a kind of problem is about
         for kind, subject, other in sorted(kb.ask("problem", "?K", "?S", "?O"), key=str):
             template = messages.get(kind, f"{kind}: {{subject}} ({{other}})")
-            # the last fact naming the subject: usually the newest, the one that brought the contradiction
-            where = next((f"{s.path}:{s.line}" for s in reversed(kb.statements) if s.is_fact and subject in s.args),
-                         "")
+            # the last fact naming the subject (and the other, of the kind's own predicate where the kb says
+            # which): usually the newest, the one that brought the contradiction
+            where = next((f"{s.path}:{s.line}" for s in reversed(kb.statements) if s.is_fact and subject in s.args
+                          and (kind not in at or (s.head == at[kind] and other in s.args))), "")
             self.add(where, template.replace("{subject}", str(subject)).replace("{other}", str(other)))
 
     def durations(self) -> None:
