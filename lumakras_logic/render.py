@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import Counter
 from typing import Any
 
 MARK = {"met": "✔ met", "not_met": "✘ NOT MET", "not_documented": "? not documented"}
@@ -83,12 +84,19 @@ def reason(a: dict[str, Any]) -> str:
         return (f"{word}: {'; '.join(grounds)} (pathway {near['pathway']}, the nearest); nothing to send would "
                 "change it.")
     sends = [t for t in a["to_document"] if t["pathway"] == near["pathway"]] or a["to_document"]
+    questions = [(t.get("question") or f"send {t['field']}").rstrip(".") for t in sends]
+    # a closing clause several questions share (how to send a drug the vocabulary does not name) is said once
+    tails = Counter(q.rpartition("; ")[2] for q in questions if "; " in q)
+    common = [tail for tail, n in tails.items() if n > 1]
     asked: dict[str, list[str]] = {}  # question -> the criteria it serves
-    for t in sends:
-        question = (t.get("question") or f"send {t['field']}").rstrip(".")
+    for t, question in zip(sends, questions, strict=True):
+        head, _sep, tail = question.rpartition("; ")
+        if tail in common:
+            question = head
         asked.setdefault(f"{question[:1].lower()}{question[1:]}", []).append(t["node"])
     given = list(dict.fromkeys(g for t in sends for g in t.get("given", [])))
-    shown = "; ".join(f"{q} ({', '.join(dict.fromkeys(nodes))})" for q, nodes in asked.items())
+    shown = "; ".join([f"{q} ({', '.join(dict.fromkeys(nodes))})" for q, nodes in asked.items()]
+                      + [f"{tail[:1].lower()}{tail[1:]}" for tail in common])
     return (f"{word}: {shown}"
             f" — to decide pathway {near['pathway']}{' (' + '; '.join(given) + ')' if given else ''}.")
 
