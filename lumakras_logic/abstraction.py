@@ -239,6 +239,35 @@ class Space:
             stack += node.parts
 
 
+class Joined:
+    """Names joined into groups wherever something reads them together (union-find): the fields of a joint
+    field, the fields of a diff block."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, name: str) -> str:
+        parent = self.parent
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    def join(self, names: list[str] | tuple[str, ...]) -> None:
+        """Put the names in one group (a single name: a group of its own, unless joined later)."""
+        for name in names[1:]:
+            self.parent[self.find(name)] = self.find(names[0])
+        if names:
+            self.find(names[0])
+
+    def groups(self) -> dict[str, list[str]]:
+        """Each group's root -> its names, sorted."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for name in sorted(self.parent):
+            out[self.find(name)].append(name)
+        return dict(out)
+
+
 def _document(values: dict[str, Any], joints: dict[str, tuple[str, ...]], today: dt.date,
               request_id: str = "witness", payer: str | None = None) -> dict[str, Any]:
     """A request document from field values: joint fields spread into their fields, list entries written as
@@ -305,21 +334,10 @@ def build_space(decider: Decider, quick: bool = False) -> Space:
         if param_is == "field":
             tests_on[str(param)].append((kind, subject, "field"))
     # fields read together by a leaf are one joint field
-    parent: dict[str, str] = {}
-
-    def find(f: str) -> str:
-        while parent.setdefault(f, f) != f:
-            parent[f] = parent[parent[f]]
-            f = parent[f]
-        return f
-
+    joined = Joined()
     for fields in reads.values():
-        for f in fields[1:]:
-            parent[find(f)] = find(fields[0])
-        find(fields[0])
-    groups: dict[str, list[str]] = defaultdict(list)
-    for f in sorted(parent):
-        groups[find(f)].append(f)
+        joined.join(fields)
+    groups = joined.groups()
     key_of = {f: (JOINT.join(g) if len(g) > 1 else f) for g in groups.values() for f in g}
     joints = {JOINT.join(g): tuple(g) for g in groups.values() if len(g) > 1}
     leaf_field = {leaf: key_of[fields[0]] for leaf, fields in reads.items()}

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .abstraction import ABSENT, OTHER_TEXT, Space
+from .abstraction import ABSENT, OTHER_TEXT, Joined, Space
 from .api import Decider
 from .concepts import Concepts
 from .engine import MET, NOT_DOCUMENTED, NOT_MET, Engine
@@ -190,31 +190,22 @@ def plan_part(decider: Decider, space: Space, market: str, condition: Any, reque
 
 def _blocks(plans: dict[str, PayerPlan]) -> list[Block]:
     """Union the fields each variable reads; each connected set of fields is a block."""
-    parent: dict[str, str] = {}
-
-    def find(f: str) -> str:
-        while parent.setdefault(f, f) != f:
-            parent[f] = parent[parent[f]]
-            f = parent[f]
-        return f
-
+    joined = Joined()
     reads: dict[tuple[str, str], list[str]] = {}
     for payer, plan in plans.items():
         for v in plan.variables:
             fields = sorted({f for _, f in plan.programs[v][1]})
             reads[(payer, v)] = fields
-            for f in fields[1:]:
-                parent[find(f)] = find(fields[0])
-            if fields:
-                find(fields[0])
+            joined.join(fields)
     groups: dict[str, Block] = {}
     for (payer, v), fields in reads.items():
         if not fields:
             continue
-        block = groups.setdefault(find(fields[0]), Block([], []))
+        block = groups.setdefault(joined.find(fields[0]), Block([], []))
         block.variables.append((payer, v))
-    for f in parent:
-        groups[find(f)].fields.append(f) if find(f) in groups else None
+    for root, fields in joined.groups().items():
+        if root in groups:
+            groups[root].fields.extend(fields)
     return [Block(sorted(b.fields), b.variables) for _, b in sorted(groups.items())]
 
 
