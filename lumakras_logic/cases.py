@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .api import Decider
 from .engine import Derivation
+from .escape import shown
+from .inputs import InputError, read_document
 from .request import RequestError, load_request
 
 CHECKED = ("decision", "pathway", "approval_months", "refer_to", "refer_by", "nearest", "criteria", "because",
@@ -55,13 +55,9 @@ class Case:
 
 def load_cases(path: Path, root: Path | None = None) -> list[Case]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CaseError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise CaseError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        doc = read_document(path)
+    except InputError as exc:
+        raise CaseError(str(exc)) from None
     entries = doc.get("cases") if isinstance(doc, dict) and "cases" in doc else [doc]
     if not isinstance(entries, list):
         raise CaseError(f"{path}: cases: must be a list of cases")
@@ -79,6 +75,9 @@ def _case(path: Path, index: int, entry: Any, root: Path | None) -> Case:
         raise CaseError(f"{where}: request: give exactly one of request or request_file")
     request: Any = entry.get("request")
     if "request_file" in entry:
+        if not isinstance(entry["request_file"], str) or not entry["request_file"]:
+            raise CaseError(f"{where}: request_file: must be the path of a request file, got "
+                            f"{shown(entry['request_file'])}")
         candidates = [path.parent / entry["request_file"]]
         if root is not None:
             candidates.append(root / entry["request_file"])

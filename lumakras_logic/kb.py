@@ -20,7 +20,8 @@ from typing import Any
 from pyDatalog import pyDatalog, pyEngine
 from pyDatalog.pyParser import Expression, Literal, Term
 
-from .kbtext import KbSyntaxError, Statement, Var, parse_file
+from .inputs import InputError, read_bytes
+from .kbtext import KbSyntaxError, Statement, Var, parse_text
 from .request import Request, token_key
 
 # Numbers compare exactly (../shared/notes: the default precision turns 1.2 into 1.2000000029802322).
@@ -93,7 +94,7 @@ def _kb_files(dirs: list[Path]) -> list[tuple[Path, str, str]]:
             continue
         if not d.is_dir():
             raise KbError(f"{d}: no such knowledge-base folder")
-        for f in sorted(d.rglob("*.dl")):
+        for f in sorted(d.rglob("*.dl")):  # a link loop or a folder named *.dl is reported when read
             out.append((f, _display(f), f"{d.resolve().name}/{f.relative_to(d).as_posix()}"))
     return out
 
@@ -101,7 +102,7 @@ def _kb_files(dirs: list[Path]) -> list[tuple[Path, str, str]]:
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # not under the working folder, or a link loop
         return str(path)
 
 
@@ -205,9 +206,19 @@ class KnowledgeBase:
         self.file_digests: dict[str, str] = {}  # name for the digest -> sha256 of the file
         self._file_name: dict[str, str] = {}  # name shown (Statement.path) -> name for the digest
         for path, display, name in files:
-            self.file_digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            try:  # through the input boundary: a regular file within the size limit, UTF-8
+                data = read_bytes(path)
+                text = data.decode("utf-8")
+            except (InputError, UnicodeDecodeError) as exc:
+                message = exc.message if isinstance(exc, InputError) else f"not UTF-8 text (byte {exc.start})"
+                error = KbSyntaxError(display, 0, message)
+                if errors is None:
+                    raise error from None
+                errors.append(error)
+                continue
+            self.file_digests[name] = hashlib.sha256(data).hexdigest()
             self._file_name[display] = name
-            self.statements += parse_file(path, display, errors)
+            self.statements += parse_text(text, display, errors)
         self.problems += [str(e) for e in errors or []]
         self.digest = self._digest(list(self.file_digests))
         self._heads = {s.head for s in self.statements}

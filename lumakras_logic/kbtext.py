@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .inputs import InputError, limits, read_text
+
 _TOKEN = re.compile(
     r"""
     (?P<space>[ \t\r]+)
@@ -105,6 +107,7 @@ class _Parser:
 
     def __init__(self, tokens: list[Token], path: str) -> None:
         self.tokens, self.path, self.i = tokens, path, 0
+        self.depth = 0  # parentheses open in an expression: bounded (recursive descent)
         self.body_predicates: list[tuple[str, bool]] = []
         self.body_atoms: list[tuple[str, bool, tuple]] = []
 
@@ -132,8 +135,13 @@ class _Parser:
         if tok.kind == "string":
             return tok.text[1:-1]
         if tok.kind == "number":
-            return int(tok.text)
+            return self.number(tok.text)
         return {"True": True, "False": False, "None": None}[tok.text]
+
+    def number(self, text: str) -> int:
+        if len(text) > limits().max_digits:
+            raise self.error(f"a number of more than {limits().max_digits} digits (--max-digits)")
+        return int(text)
 
     def term(self, allow_variables: bool) -> tuple[str, object]:
         """A constant or a variable; returns (text, python value or None for a variable)."""
@@ -142,7 +150,7 @@ class _Parser:
             raise self.error("statement ends early, expected a term")
         if tok.text == "-" and self.i + 1 < len(self.tokens) and self.tokens[self.i + 1].kind == "number":
             self.i += 2
-            return "-" + self.tokens[self.i - 1].text, -int(self.tokens[self.i - 1].text)
+            return "-" + self.tokens[self.i - 1].text, -self.number(self.tokens[self.i - 1].text)
         if tok.kind in ("string", "number") or tok.text in _CONSTANT_NAMES:
             self.i += 1
             return tok.text, self.constant_value(tok)
@@ -187,7 +195,11 @@ class _Parser:
         tok = self.peek()
         if tok is not None and tok.text == "(":
             self.take("(")
+            self.depth += 1
+            if self.depth > limits().max_depth:
+                raise self.error(f"parentheses nested deeper than {limits().max_depth} levels (--max-depth)")
             inner = self.expression()
+            self.depth -= 1
             self.take(")")
             return f"({inner})"
         text, value = self.term(allow_variables=True)
@@ -344,9 +356,9 @@ def _paragraph(comment_block: list[str]) -> str:
 def parse_file(path: Path, display: str | None = None,
                errors: list[KbSyntaxError] | None = None) -> list[Statement]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        error = KbSyntaxError(display or str(path), 0, f"cannot read: {exc}")
+        text = read_text(path)
+    except InputError as exc:
+        error = KbSyntaxError(display or str(path), 0, exc.message)
         if errors is None:
             raise error from None
         errors.append(error)

@@ -9,15 +9,15 @@ case-insensitively. It never turns a value into program text: facts are tuples h
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import inputs
+from .escape import one_line, shown
+from .inputs import STDIN, InputError
 from .names import split_entry
 
 Fact = tuple[Any, ...]
@@ -40,25 +40,11 @@ class RequestError(Exception):
 
     def __init__(self, source: str, field_name: str, message: str) -> None:
         text = f"{source}: {field_name}: {message}" if field_name else f"{source}: {message}"
-        super().__init__(_one_line(text))
+        super().__init__(one_line(text))
         self.source, self.field, self.message = source, field_name, message
         self.problems: list[RequestError] = [self]
 
 
-def _one_line(text: str) -> str:
-    """An error is one line: control characters from a file name or a field name are shown escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that keeps dates as text: the reader checks them and names the field when one is wrong
-    (PyYAML's own timestamp constructor fails on 2026-02-30 with no word of where)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 @dataclass
@@ -198,7 +184,7 @@ class _Reader:
             if isinstance(key, str):
                 fields[key] = item
             else:
-                self.note(path, f"field names must be text, got {key!r}")
+                self.note(path, f"field names must be text, got {shown(key)}")
         return fields
 
     def unknown(self, path: str, key: str, known: Iterable[str]) -> None:
@@ -215,7 +201,8 @@ class _Reader:
     def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str:
         text = token_key(self.text(value, path))
         if text not in choices:
-            raise self.fail(path, f"must be one of {', '.join(choices)}; got {value!r}{_did_you_mean(text, choices)}")
+            raise self.fail(path, f"must be one of {', '.join(choices)}; got {shown(value)}"
+                                  f"{_did_you_mean(text, choices)}")
         return text
 
     def choices(self, value: Any, path: str, choices: tuple[str, ...]) -> list[str]:
@@ -226,20 +213,20 @@ class _Reader:
 
     def boolean(self, value: Any, path: str) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(path, f"must be true or false, got {value!r}")
+            raise self.fail(path, f"must be true or false, got {shown(value)}")
         return value
 
     def number(self, value: Any, path: str, *, positive: bool = False, whole: bool = False) -> int | float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise self.fail(path, f"must be a number, got {value!r}")
+            raise self.fail(path, f"must be a number, got {shown(value)}")
         if value in (float("inf"), float("-inf")):
-            raise self.fail(path, f"must be a finite number, got {value!r}")
+            raise self.fail(path, f"must be a finite number, got {shown(value)}")
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if whole and not isinstance(value, int):
-            raise self.fail(path, f"must be a whole number, got {value!r}")
+            raise self.fail(path, f"must be a whole number, got {shown(value)}")
         if value < 0 or (positive and value == 0):
-            raise self.fail(path, f"must be {'greater than 0' if positive else '0 or more'}, got {value!r}")
+            raise self.fail(path, f"must be {'greater than 0' if positive else '0 or more'}, got {shown(value)}")
         return value
 
     def date(self, value: Any, path: str) -> dt.date:
@@ -253,7 +240,7 @@ class _Reader:
                     return parse(value.strip())
                 except ValueError:
                     pass
-        raise self.fail(path, f"must be a date YYYY-MM-DD, got {value!r}")
+        raise self.fail(path, f"must be a date YYYY-MM-DD, got {shown(value)}")
 
     def names(self, value: Any, path: str) -> list[tuple[str, str | None]]:
         """A drug list: (name, kind) per entry, kind None for a string entry. Each bad entry is its own
@@ -467,7 +454,7 @@ def parse_request(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "
 def _payer(r: _Reader, value: Any, payers: tuple[str, ...]) -> str:
     written = token_key(r.text(value, "payer"))
     if written not in payers:
-        raise r.fail("payer", f"unknown payer {value!r}{_did_you_mean(written, payers)}; the kb has "
+        raise r.fail("payer", f"unknown payer {shown(value)}{_did_you_mean(written, payers)}; the kb has "
                               f"{', '.join(payers)} (a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)")
     return written
 
@@ -484,27 +471,15 @@ def _age_from_birth_date(r: _Reader, req: Request, born: dt.date) -> None:
 
 
 def read_document(path: Path) -> Any:
-    """Parse a YAML or JSON file; raise RequestError for what cannot be read."""
+    """Parse a YAML or JSON request file through the input boundary (lumakras_logic/inputs.py); raise
+    RequestError for what cannot be read."""
     source = str(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".json"):
+    if source != STDIN and path.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise RequestError(source, "", "a request is a .yaml, .yml or .json file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RequestError(source, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequestError(source, "", f"cannot read: {exc.__class__.__name__}") from None
-    try:
-        if suffix == ".json":
-            return json.loads(text)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except json.JSONDecodeError as exc:
-        raise RequestError(source, "", f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise RequestError(source, "", f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        return inputs.read_document(path)
+    except InputError as exc:
+        raise RequestError(exc.source, exc.field, exc.message) from None
 
 
 def load_request(path: Path, payers: tuple[str, ...] = ("centene", "cigna"),

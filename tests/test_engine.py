@@ -259,7 +259,7 @@ def test_same_document_parsed_twice_gives_identical_json(decider):
 def test_kb_is_parsed_once_per_decider(monkeypatch):
     calls = []
     loads = []
-    original_parse = kb_module.parse_file
+    original_parse = kb_module.parse_text
     original_load = kb_module.pyDatalog.load
 
     def counting_parse(*args, **kwargs):
@@ -270,7 +270,7 @@ def test_kb_is_parsed_once_per_decider(monkeypatch):
         loads.append(1)
         return original_load(*args, **kwargs)
 
-    monkeypatch.setattr(kb_module, "parse_file", counting_parse)
+    monkeypatch.setattr(kb_module, "parse_text", counting_parse)
     monkeypatch.setattr(kb_module.pyDatalog, "load", counting_load)
     try:
         fresh = Decider(today=TODAY)
@@ -293,7 +293,7 @@ def test_kb_is_parsed_once_per_decider(monkeypatch):
 
 def test_shared_decider_decides_without_reloading(decider, monkeypatch):
     calls = []
-    monkeypatch.setattr(kb_module, "parse_file", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setattr(kb_module, "parse_text", lambda *a, **k: calls.append(a) or [])
     monkeypatch.setattr(kb_module.pyDatalog, "load", lambda *a, **k: calls.append(a))
     for i in range(50):
         name = sorted(DOCS)[i % len(DOCS)]

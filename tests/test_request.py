@@ -141,7 +141,8 @@ BAD_FIELDS = [
 
 @pytest.mark.parametrize("body, field", BAD_FIELDS, ids=[f for _, f in BAD_FIELDS])
 def test_bad_field(tmp_path, body, field):
-    rejected(write(tmp_path, "id: BAD-1\ndate: 2026-03-01\n" + body), field)
+    head = "id: BAD-1\n" + ("" if body.startswith("date:") else "date: 2026-03-01\n")
+    rejected(write(tmp_path, head + body), field)
 
 
 @pytest.mark.parametrize("body, field", [
