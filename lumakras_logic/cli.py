@@ -8,21 +8,24 @@ be loaded (lumakras_logic/cliutil.py).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from . import __version__
 from .api import Decider, Outcome
 from .cliutil import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
-from .cliutil import EXIT_BAD_KB, EXIT_PROBLEMS, kb_option, load_decider
+from .cliutil import EXIT_BAD_KB, EXIT_PROBLEMS, UnixGroup, kb_option, load_decider
 from .compare import compare_command
 from .diff_report import diff_command
 from .impact import impact_command
+from .inputs import DEFAULT as DEFAULT_LIMITS
+from .inputs import Limits, set_limits
 from .kb import KbError
 from .query import query_command
-from .render import summary, to_json, why
+from .render import JsonArray, summary, to_json, why
 from .rules import rules_command
 from .runner import test_command
 
@@ -41,11 +44,27 @@ def _outcomes(decider: Decider, paths: list[Path], payer: str | None) -> Iterato
 _decider = load_decider
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _limit(name: str, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    default = getattr(DEFAULT_LIMITS, name.replace("-", "_"))
+    return click.option(f"--{name}", type=click.IntRange(1), default=default, show_default=True,
+                        help=f"Refuse an input file with more than this many {what}.")
+
+
+@click.group(cls=UnixGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, prog_name="lumakras")
-def main() -> None:
+@_limit("max-bytes", "bytes")
+@_limit("max-depth", "levels of nesting")
+@_limit("max-nodes", "values, YAML aliases expanded")
+@_limit("max-items", "entries in one list")
+@_limit("max-string", "characters in one text")
+@_limit("max-digits", "digits in one number")
+def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_string: int, max_digits: int) -> None:
     """Decide and explain prior-authorization requests for sotorasib (Lumakras) under Centene
     CP.PHAR.549 and Cigna's Lumakras PA policy.
+
+    Every file read (requests, case files, kb files, queries) must be a regular file (or - for standard
+    input) within the --max-* limits, which no real request reaches; a file past one is refused in one
+    line naming it, and the others are still answered.
 
     \b
     Examples:
@@ -53,7 +72,10 @@ def main() -> None:
       lumakras why queries/centene-deny-prior-krazati.yaml --payer centene
       lumakras compare queries/cigna-deny-nsclc-kras-test-other.yaml
       lumakras diff --condition nsclc
+      lumakras --max-items 100000 decide big-request.yaml
     """
+    set_limits(Limits(max_bytes=max_bytes, max_depth=max_depth, max_nodes=max_nodes, max_items=max_items,
+                      max_string=max_string, max_digits=max_digits))
 
 
 @main.command()
@@ -76,18 +98,22 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs
     """
     decider = _decider(kb_dirs)
     payer = _payer(decider, payer)
-    answers, failed = [], False
-    for outcome in _outcomes(decider, list(requests), payer):
+    failed = False
+    single = as_json and len(requests) == 1 and payer != "all"  # one object, else an array
+    stream = JsonArray(lambda text: click.echo(text, nl=False))
+    for outcome in _outcomes(decider, list(requests), payer):  # each answer printed as it is made
         if outcome.error is not None:
             for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
                 click.echo(f"lumakras: {problem}", err=True)
             failed = True
-        answers += outcome.answers
-        if not as_json:
-            for a in outcome.answers:
+        for a in outcome.answers:
+            if not as_json:
                 click.echo(summary(a))
-    if as_json and answers:
-        click.echo(to_json(answers, single=len(requests) == 1 and payer != "all"))
+            elif single:
+                click.echo(to_json([a], single=True))
+            else:
+                stream.add(a)
+    stream.close()
     sys.exit(EXIT_BAD_REQUEST if failed else 0)
 
 

@@ -26,6 +26,7 @@ from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
 from .concepts import UNTAGGED, Concepts
 from .engine import MET, NOT_DOCUMENTED, NOT_MET, Derivation
 from .kb import KbError
+from .render import JsonArray
 from .request import Request, RequestError, load_request
 
 REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -524,7 +525,7 @@ def compare_command(requests: tuple[Path, ...], payers: tuple[str, ...], as_json
       lumakras compare queries/ --payer cigna --payer centene
       lumakras compare REQUEST --kb kb --kb MY_PAYER/
     """
-    from .compare_render import render_json, render_markdown, render_markdown_title, render_text
+    from .compare_render import render_markdown, render_markdown_title, render_text, to_dict
 
     if as_json and fmt not in (None, "json"):
         fail(f"--json and --format {fmt} ask for two formats; give one")
@@ -533,7 +534,7 @@ def compare_command(requests: tuple[Path, ...], payers: tuple[str, ...], as_json
     if today is not None:
         decider.today = today.date()
     comparer = Comparer(decider, choose_payers(decider, payers))
-    done: list[Comparison] = []
+    stream = JsonArray(lambda text: click.echo(text, nl=False))  # --json: each comparison written as it is made
     failed = False
     if fmt == "markdown":
         click.echo(render_markdown_title(comparer))
@@ -543,8 +544,9 @@ def compare_command(requests: tuple[Path, ...], payers: tuple[str, ...], as_json
                 click.echo(f"lumakras: {result}", err=True)
                 failed = True
                 continue
-            done.append(result)
-            if fmt == "text":
+            if fmt == "json":
+                stream.add(to_dict(result))
+            elif fmt == "text":
                 click.echo(render_text(result, comparer.payers) + "\n")
             elif fmt == "markdown":
                 click.echo(render_markdown(result, comparer.payers))
@@ -552,5 +554,5 @@ def compare_command(requests: tuple[Path, ...], payers: tuple[str, ...], as_json
         click.echo(f"lumakras: knowledge base: {exc}", err=True)
         sys.exit(EXIT_BAD_KB)
     if fmt == "json":
-        click.echo(render_json(done))
+        stream.close(empty="[]")
     sys.exit(EXIT_BAD_INPUT if failed else 0)

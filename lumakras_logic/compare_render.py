@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from .compare import AGREES, DIFFERS, ONE_SIDED, Cell, Comparison, PayerAnswer, Row, Unneeded
+from .escape import json_safe, one_line
 from .render import DECISION_WORDS, MARK
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def _cell_dict(c: Cell) -> dict[str, Any]:
 
 def render_json(comparisons: list[Comparison]) -> str:
     """A JSON list, one object per request compared (a request that could not be read is not in it)."""
-    return json.dumps([to_dict(c) for c in comparisons], indent=2, ensure_ascii=False)
+    return json_safe(json.dumps([to_dict(c) for c in comparisons], indent=2, ensure_ascii=False))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ def render_text(c: Comparison, payers: list[str], width: int | None = None) -> s
         for r in parting:
             out += textwrap.wrap(r.why or "", width=total - 2, initial_indent="  - ", subsequent_indent="    ")
     out += ["", _legend(c)]
-    return "\n".join(out)
+    return "\n".join(one_line(line) for line in out)  # each is one line: what came from a request stays inert
 
 
 def _legend(c: Comparison) -> str:

@@ -42,6 +42,7 @@ from typing import Any
 
 from .abstraction import ABSENT, build_space
 from .api import Decider
+from .cliutil import quiet_worker
 from .concepts import Concepts
 from .diff_plan import ALL, CONDITION, RECORDED, Diagnosis, Part, diagnoses, plan_part
 from .diff_points import Found, Outcome, enumerate_parts
@@ -332,7 +333,7 @@ def replay_all(replays: list[tuple[Differ, Region]], jobs: int) -> None:
     _REPLAYS = replays
     try:
         chunk = max(1, len(replays) // (4 * jobs))
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker) as pool:
             for index, replayed, note in pool.imap_unordered(_replay, range(len(replays)), chunksize=chunk):
                 region = replays[index][1]
                 region.replayed, region.replay_note = replayed, note

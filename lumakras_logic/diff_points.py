@@ -28,6 +28,7 @@ from itertools import product
 from typing import Any
 
 from .abstraction import ABSENT
+from .cliutil import quiet_worker
 from .diff_plan import ALL, STATUSES, Block, Part
 from .engine import MET, NOT_DOCUMENTED, NOT_MET
 
@@ -662,7 +663,7 @@ def enumerate_parts(parts: list[Part], jobs: int) -> list[Found]:
         for i in order:
             out[i] = _work(i)[1]
     else:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker) as pool:
             for i, found in pool.imap_unordered(_work, order):
                 out[i] = found
     _PARTS = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,7 +205,10 @@ def write_witnesses(reports: list[Report], words: Words, folder: Path, kb_args: 
             text = "\n".join(_wrap(h) for h in head[:-1]) + "\n" + head[-1] + "\n" + \
                 yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
             path = folder / f"{rid}.yaml"
-            path.write_text(text, encoding="utf-8")
+            # never through a link: a link planted in the folder cannot make us write outside it
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
             report.files.append(str(path))
 
 
@@ -398,7 +402,8 @@ def _default_scenarios() -> list[Path]:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--witnesses", type=click.Path(path_type=Path), default=None,
               help="Write one witness request per alternative into this folder, each runnable with "
-                   "`lumakras decide FILE --payer all`.")
+                   "`lumakras decide FILE --payer all`. The folder must be new or empty, unless --overwrite.")
+@click.option("--overwrite", is_flag=True, help="With --witnesses: replace the files of a folder that is not empty.")
 @click.option("--scenario", "scenarios", multiple=True, type=click.Path(path_type=Path, exists=True),
               help="A what-if market (a folder of .dl facts laid over the kb), repeatable; default: the "
                    "project's scenarios/ folders.")
@@ -410,7 +415,7 @@ def _default_scenarios() -> list[Path]:
               help="The date requests are made on (default: today).")
 @click.option("--strict", is_flag=True, help="Exit 1 if a witness does not replay through the engine.")
 @kb_option
-def diff_command(conditions: tuple[str, ...], fmt: str, as_json: bool, witnesses: Path | None,
+def diff_command(conditions: tuple[str, ...], fmt: str, as_json: bool, witnesses: Path | None, overwrite: bool,
                  scenarios: tuple[Path, ...], no_scenarios: bool, payers: tuple[str, ...], jobs: int | None,
                  today: dt.datetime | None,
                  strict: bool, kb_dirs: tuple[Path, ...]) -> None:
@@ -429,6 +434,11 @@ def diff_command(conditions: tuple[str, ...], fmt: str, as_json: bool, witnesses
       lumakras diff --no-scenarios --condition colorectal
     """
     day = today.date() if today else dt.date.today()
+    if witnesses is not None:  # before the work, not after it
+        if witnesses.exists() and not witnesses.is_dir():
+            fail(f"--witnesses: {witnesses} is not a folder", EXIT_BAD_INPUT)
+        if witnesses.is_dir() and any(witnesses.iterdir()) and not overwrite:
+            fail(f"--witnesses: {witnesses} is not empty: give --overwrite to replace its files", EXIT_BAD_INPUT)
     chosen = [] if no_scenarios else (list(scenarios) or _default_scenarios())
     try:
         result = run_diff(list(kb_dirs) or None, chosen, list(conditions) or None, day, jobs or default_jobs(),
@@ -442,12 +452,18 @@ def diff_command(conditions: tuple[str, ...], fmt: str, as_json: bool, witnesses
              "(try a condition of kb/vocab/conditions.dl, 'other' or 'not-documented')", EXIT_BAD_INPUT)
     words = Words(result.kb)
     reports = group_regions(result)
+    unwritten = None
     if witnesses is not None:
         kb_args = "".join(f" --kb {d}" for d in kb_dirs)
-        write_witnesses(reports, words, witnesses, kb_args, result.scenario_dirs)
+        try:
+            write_witnesses(reports, words, witnesses, kb_args, result.scenario_dirs)
+        except OSError as exc:  # the report is still printed: the work is not lost
+            unwritten = f"--witnesses: cannot write into {witnesses}: {exc.strerror or exc} ({exc.filename})"
     if as_json or fmt == "json":
         click.echo(json.dumps(to_data(result, reports, words, day), indent=2, default=str))
     else:
         click.echo(render_text(result, reports, words, markdown=fmt == "markdown"), nl=False)
+    if unwritten:
+        fail(unwritten, EXIT_BAD_INPUT)
     if strict and totals(result, reports)["not_replayed"]:
         raise SystemExit(EXIT_PROBLEMS)

@@ -36,9 +36,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import pickle
 import re
+import select
+import signal
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +56,8 @@ from pyDatalog.pyParser import Literal, Term
 from .api import Decider
 from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
 from .engine import Derivation
+from .escape import shown
+from .inputs import InputError, read_text
 from .kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
 from .kbtext import KbSyntaxError, Token, Var, _Parser, tokenize
 from .request import Fact, RequestError, load_request
@@ -114,11 +121,10 @@ def read_query(query_or_file: str) -> tuple[str, str]:
     if not query_or_file.endswith(".dlq"):
         return "query", query_or_file
     try:
-        return query_or_file, Path(query_or_file).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QueryError(f"{query_or_file}: no such query file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QueryError(f"{query_or_file}: cannot read: {exc.__class__.__name__}") from None
+        return query_or_file, read_text(query_or_file)
+    except InputError as exc:
+        message = "no such query file" if exc.message == "no such file" else exc.message
+        raise QueryError(f"{exc.source}: {message}") from None
 
 
 def _blank(text: str, match: re.Match[str] | None) -> str:
@@ -299,8 +305,20 @@ def ask(query: Query, kb: KnowledgeBase) -> Answer:
         raise QueryError(f"{query.where(1)}: pyDatalog could not answer: {message}") from None
     finally:
         _retract_rule(name, query.variables)
-    rows = sorted({tuple(r) for r in (found or [])}, key=sort_key)
+    raw = {tuple(r) for r in (found or [])}
+    for row in sorted(raw, key=repr):  # pyDatalog answers an arithmetic error with the exception as the value
+        for variable, value in zip(query.variables, row, strict=False):
+            if isinstance(value, BaseException):
+                raise QueryError(f"{query.where(1)}: arithmetic failed for {variable}: {value} "
+                                 f"(with {display_row(query.variables, row)}); narrow the variables to numbers "
+                                 "before computing with them")
+    rows = sorted(raw, key=sort_key)
     return Answer(list(query.variables), rows)
+
+
+def display_row(variables: list[str], row: tuple[Any, ...]) -> str:
+    return ", ".join(f"{v} = {shown(x)}" for v, x in zip(variables, row, strict=False)
+                     if not isinstance(x, BaseException))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -406,7 +424,8 @@ def to_table(answer: Answer) -> str:
 
 
 def run_query(decider: Decider, query_or_file: str, requests: list[Path] | None = None,
-              payer: str | None = None) -> tuple[Answer, list[str]]:
+              payer: str | None = None, timeout: float | None = None,
+              max_rows: int | None = None) -> tuple[Answer, list[str]]:
     """Parse, check, load the requests, ask, retract: (answer, one-line request errors). Raises QueryError."""
     source, text = read_query(query_or_file)
     query = parse_query(text, source)
@@ -414,8 +433,57 @@ def run_query(decider: Decider, query_or_file: str, requests: list[Path] | None 
     facts, errors = request_facts(decider, list(requests or []), payer)
     decider.kb.activate()
     with asserted(facts):
-        answer = ask(query, decider.kb)
+        answer = bounded(lambda: ask(query, decider.kb), timeout, query.where(1))
+    if max_rows is not None and len(answer.rows) > max_rows:
+        raise QueryError(f"{query.where(1)}: {len(answer.rows):,} answers, more than --max-rows {max_rows:,}: "
+                         "narrow the query (bind a variable, add a condition)")
     return answer, errors
+
+
+def bounded(ask_it: Callable[[], Answer], seconds: float | None, where: str) -> Answer:
+    """Ask in a forked child process and give up after `seconds`: pyDatalog's compiled engine does not
+    return to Python while it works (a signal handler would run only when it is done), so a query with no
+    bound variable (drug(X0) & drug(X1) & drug(X2): millions of rows) is stopped by ending its process.
+    The child has the loaded kb and the asserted facts (fork) and sends back the answer or the error."""
+    if not seconds or not hasattr(os, "fork"):
+        return ask_it()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer, send, end without running the parent's cleanup
+        os.close(read_end)
+        try:
+            result: tuple[str, Any] = ("answer", ask_it())
+        except QueryError as exc:
+            result = ("error", str(exc))
+        except BaseException as exc:  # noqa: BLE001 - anything else is still one line for the parent
+            result = ("error", f"{where}: pyDatalog could not answer: {exc.__class__.__name__}: {exc}")
+        with os.fdopen(write_end, "wb") as out:
+            out.write(pickle.dumps(result))
+        os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                raise QueryError(f"{where}: no answer within {seconds:g} s (--timeout): narrow the query "
+                                 "(bind a variable, add a condition)")
+            chunk = os.read(read_end, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if not chunks:
+        raise QueryError(f"{where}: the query's process ended without an answer")
+    kind, value = pickle.loads(b"".join(chunks))  # noqa: S301 - our own child's answer, through our own pipe
+    if kind == "error":
+        raise QueryError(value)
+    return value
 
 
 _REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -431,9 +499,13 @@ _REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
               help="With --request: a payer of the kb (centene, cigna, ...) or all "
                    "(default: each request's own 'payer').")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects {variable: value}.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Give up on a query that has no answer within this many seconds (exit 2).")
+@click.option("--max-rows", type=click.IntRange(1), default=100_000, show_default=True,
+              help="Refuse an answer of more rows than this (exit 2).")
 @kb_option
 def query_command(query_or_file: str, more_requests: tuple[Path, ...], requests: tuple[Path, ...],
-                  payer: str | None, as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
+                  payer: str | None, as_json: bool, timeout: float, max_rows: int, kb_dirs: tuple[Path, ...]) -> None:
     """Ask the knowledge base a Prolog-style QUERY (text, or a saved .dlq file).
 
     A query is a rule body: atoms joined by &, ~atom(...) for negation, comparisons such as (X >= 18) or
@@ -458,7 +530,7 @@ def query_command(query_or_file: str, more_requests: tuple[Path, ...], requests:
     if payer is not None and payer != "all" and payer not in decider.kb.payers():
         fail(f"--payer: unknown payer {payer!r}; one of {', '.join([*decider.kb.payers(), 'all'])}")
     try:
-        answer, errors = run_query(decider, query_or_file, [*requests, *more_requests], payer)
+        answer, errors = run_query(decider, query_or_file, [*requests, *more_requests], payer, timeout, max_rows)
     except QueryError as exc:
         fail(str(exc))
     except KbError as exc:

@@ -5,15 +5,38 @@ from __future__ import annotations
 import json
 import textwrap
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
+
+from .escape import json_safe, plain
 
 MARK = {"met": "✔ met", "not_met": "✘ NOT MET", "not_documented": "? not documented"}
 DECISION_WORDS = {"approve": "APPROVE", "refer": "REFER", "pend": "PEND", "deny": "DENY"}
 
 
+class JsonArray:
+    """Answers written as one JSON array as they are made, so that memory stays flat with the batch size;
+    the text is that of json.dumps(answers, indent=2) (nothing at all when there is no answer)."""
+
+    def __init__(self, write: Callable[[str], Any]) -> None:
+        self.write, self.count = write, 0
+
+    def add(self, answer: dict[str, Any]) -> None:
+        piece = textwrap.indent(json.dumps(answer, indent=2, ensure_ascii=False), "  ")
+        self.write(("[\n" if self.count == 0 else ",\n") + json_safe(piece))
+        self.count += 1
+
+    def close(self, empty: str | None = None) -> None:
+        """End the array; with no answer, write `empty` (e.g. '[]') or nothing."""
+        if self.count:
+            self.write("\n]\n")
+        elif empty is not None:
+            self.write(empty + "\n")
+
+
 def to_json(answers: list[dict[str, Any]], single: bool) -> str:
     payload: Any = answers[0] if single and len(answers) == 1 else answers
-    return json.dumps(payload, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
 def headline(a: dict[str, Any]) -> str:
@@ -31,6 +54,7 @@ def headline(a: dict[str, Any]) -> str:
 
 def summary(a: dict[str, Any]) -> str:
     """`decide` without --json: the headline and, on deny or pend, the nearest pathway's gaps."""
+    a = plain(a)  # what came from the request, one line and inert on a terminal
     lines = [headline(a)]
     if a["decision"] in ("deny", "pend") and a["closest"]:
         near = a["closest"][0]
@@ -104,6 +128,7 @@ def reason(a: dict[str, Any]) -> str:
 def why(a: dict[str, Any], nearest: int = 3, show_rules: bool = True, show_all: bool = False) -> str:
     """The decision first, with its reason in one sentence; then the derivation as a tree, or the nearest
     pathways and what to send. Pathways for another diagnosis are folded away unless `show_all`."""
+    a = plain(a)  # what came from the request, one line and inert on a terminal
     prov = a.get("provenance", {})
     title, revision = prov.get("title", a["policy"]), prov.get("revision", "?")
     out = [headline(a), f"  {reason(a)}", f"  policy: {title} ({a['policy']}, revision {revision})"]

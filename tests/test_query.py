@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,21 @@ def test_help_examples_run():
     for command in found:
         result = run(*expand(command))
         assert result.exit_code == 0, f"{command}: {result.stderr}"
+
+
+def test_a_query_that_cannot_finish_is_stopped_in_time() -> None:
+    # 148 drugs cubed: millions of rows; the query's own process is ended at the time limit
+    start = time.monotonic()
+    message = one_line_error("drug(X0) & drug(X1) & drug(X2)", "--timeout", "2")
+    assert "no answer within 2 s (--timeout)" in message
+    assert time.monotonic() - start < 30
+
+
+def test_too_many_rows_is_an_error_not_a_flood() -> None:
+    message = one_line_error("drug(X0) & drug(X1)", "--max-rows", "100")
+    assert "answers, more than --max-rows 100" in message
+
+
+def test_arithmetic_on_text_is_an_error_not_an_answer() -> None:
+    message = one_line_error("drug(X) & (Y == X + 1)")
+    assert "arithmetic failed for Y" in message and "can only concatenate" in message
