@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .escape import json_safe, one_line
 from .impact import DASH, Impact, summary
 
 
@@ -95,7 +96,7 @@ def render_text(impact: Impact, kb_old: dict[str, Any], kb_new: dict[str, Any], 
             out.append("")
     out.append(summary_line(summary(impact)))
     out += files_lines(files) + payer_lines(kb_old, kb_new, files)
-    return "\n".join(out)
+    return "\n".join(one_line(line) for line in out)  # each is one line: case strings stay inert
 
 
 def summary_line(s: dict[str, Any]) -> str:
@@ -190,7 +191,7 @@ def render_markdown(impact: Impact, kb_old: dict[str, Any], kb_new: dict[str, An
         out += [f"- {cell(c['case'])} ({c['payer']}): {cell(answer_text(c['after']))}" for c in impact.unchanged]
     out += ["", summary_line(summary(impact)) + ".", ""]
     out += [f"- {line}" for line in files_lines(files) + payer_lines(kb_old, kb_new, files)]
-    return "\n".join(out)
+    return "\n".join(one_line(line) for line in out)  # each is one line: case strings stay inert
 
 
 def render_json(impact: Impact, kb_old: dict[str, Any], kb_new: dict[str, Any],
@@ -202,7 +203,7 @@ def render_json(impact: Impact, kb_old: dict[str, Any], kb_new: dict[str, Any],
         body["unchanged"] = [{k: c[k] for k in ("case", "source", "kind", "payer", "after")}
                              for c in impact.unchanged]
         body["skipped"] = impact.skipped
-    return json.dumps(body, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(body, indent=2, ensure_ascii=False))
 
 
 RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}

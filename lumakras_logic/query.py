@@ -56,7 +56,7 @@ from pyDatalog.pyParser import Literal, Term
 from .api import Decider
 from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
 from .engine import Derivation
-from .escape import shown
+from .escape import json_safe, one_line, shown
 from .inputs import InputError, read_text
 from .kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
 from .kbtext import KbSyntaxError, Token, Var, _Parser, tokenize
@@ -400,7 +400,7 @@ def _json_value(value: Any) -> Any:
 def to_json(answer: Answer) -> str:
     """A list of objects {variable: value}; a yes/no query gives [{}] for yes and [] for no."""
     rows = [{v: _json_value(x) for v, x in zip(answer.variables, row, strict=True)} for row in answer.rows]
-    return json.dumps(rows, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(rows, indent=2, ensure_ascii=False))
 
 
 def to_table(answer: Answer) -> str:
@@ -411,7 +411,7 @@ def to_table(answer: Answer) -> str:
     count = f"{n} answer" if n == 1 else f"{n} answers"
     if not answer.rows:
         return count
-    cells = [[display(x) for x in row] for row in answer.rows]
+    cells = [[one_line(display(x)) for x in row] for row in answer.rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(answer.variables)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(answer.variables, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]

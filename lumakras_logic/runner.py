@@ -22,6 +22,7 @@ from .abstraction import STATUSES, build_space, node_ids
 from .api import Decider
 from .cases import Case, CaseError, load_cases, run_case_full
 from .cliutil import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail, kb_option, load_decider
+from .escape import json_safe, one_line
 
 SHORT = {"met": "met", "not_met": "not_met", "not_documented": "not_doc"}
 
@@ -147,20 +148,20 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str
     report = run_files(decider, [p for p in targets if p.exists()], Path.cwd())
     rows = coverage(decider, report.reached, list(payers) or None) if show_coverage else []
     if as_json:
-        click.echo(json.dumps({
+        click.echo(json_safe(json.dumps({
             "passed": [c.name for c in report.passed],
             "failed": [{"case": c.name, "file": str(c.source), "differences": p} for c, p in report.failed],
             "malformed": report.malformed,
             **({"coverage": rows} if show_coverage else {}),
-        }, indent=2, ensure_ascii=False))
+        }, indent=2, ensure_ascii=False)))
     else:
         if verbose:
             for case in report.passed:
-                click.echo(f"PASS  {case.source}: {case.name}")
+                click.echo(one_line(f"PASS  {case.source}: {case.name}"))
         for case, problems in report.failed:
-            click.echo(f"FAIL  {case.source}: {case.name}")
+            click.echo(one_line(f"FAIL  {case.source}: {case.name}"))
             for problem in problems:
-                click.echo(f"        {problem}")
+                click.echo(one_line(f"        {problem}"))
         for message in report.malformed:
             click.echo(f"lumakras: {message}", err=True)
         if show_coverage:
