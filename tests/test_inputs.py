@@ -244,3 +244,21 @@ def test_kb_and_query_parsers_are_bounded(tmp_path: Path) -> None:
                              capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert run.returncode == 2 and "Traceback" not in run.stderr
         assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, words", [
+    (b"cases:\n  - name: x\n    request_file: 123\n    expect: {centene: {decision: approve}}\n",
+     "request_file: must be the path of a request file"),
+    (b"cases:\n  - name: caf\xe9\n", "not UTF-8"),
+    (b"cases:\n  - name: x\n    request: {id: X, date: !!timestamp 2026-02-30}\n"
+     b"    expect: {centene: {decision: pend}}\n",
+     "timestamp '2026-02-30'"),
+], ids=["request-file-number", "not-utf8", "bad-timestamp"])
+def test_a_malformed_case_file_is_one_line_for_test_and_impact(tmp_path: Path, text: bytes, words: str) -> None:
+    path = tmp_path / "cases.yaml"
+    path.write_bytes(text)
+    for command in (["test", str(path)], ["impact", "--old", str(ROOT / "kb"), "--new", str(ROOT / "kb"), str(path)]):
+        run = subprocess.run([sys.executable, "-m", "lumakras_logic.cli", *command], capture_output=True, text=True,
+                             cwd=ROOT, timeout=120)
+        assert run.returncode == 2, (command, run.stderr)
+        assert "Traceback" not in run.stderr and words in run.stderr, (command, run.stderr)
