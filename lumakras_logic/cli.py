@@ -25,9 +25,10 @@ from .inputs import DEFAULT as DEFAULT_LIMITS
 from .inputs import Limits, set_limits
 from .kb import KbError
 from .query import query_command
-from .render import JsonArray, summary, to_json, why
+from .render import summary, to_json, why
 from .rules import rules_command
 from .runner import test_command
+from .stream import JsonArray
 
 _kb_option = kb_option
 

@@ -26,8 +26,8 @@ from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
 from .concepts import UNTAGGED, Concepts
 from .engine import MET, NOT_DOCUMENTED, NOT_MET, Derivation
 from .kb import KbError
-from .render import JsonArray
 from .request import Request, RequestError, load_request
+from .stream import JsonArray
 
 REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
 APPROVE = "approve"  # the decision of DECISIONS.md a pathway can lead to; the others (refer) are not approvals

@@ -5,33 +5,12 @@ from __future__ import annotations
 import json
 import textwrap
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from .escape import json_safe, plain
 
 MARK = {"met": "✔ met", "not_met": "✘ NOT MET", "not_documented": "? not documented"}
 DECISION_WORDS = {"approve": "APPROVE", "refer": "REFER", "pend": "PEND", "deny": "DENY"}
-
-
-class JsonArray:
-    """Answers written as one JSON array as they are made, so that memory stays flat with the batch size;
-    the text is that of json.dumps(answers, indent=2) (nothing at all when there is no answer)."""
-
-    def __init__(self, write: Callable[[str], Any]) -> None:
-        self.write, self.count = write, 0
-
-    def add(self, answer: dict[str, Any]) -> None:
-        piece = textwrap.indent(json.dumps(answer, indent=2, ensure_ascii=False), "  ")
-        self.write(("[\n" if self.count == 0 else ",\n") + json_safe(piece))
-        self.count += 1
-
-    def close(self, empty: str | None = None) -> None:
-        """End the array; with no answer, write `empty` (e.g. '[]') or nothing."""
-        if self.count:
-            self.write("\n]\n")
-        elif empty is not None:
-            self.write(empty + "\n")
 
 
 def to_json(answers: list[dict[str, Any]], single: bool) -> str:

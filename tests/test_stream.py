@@ -1,0 +1,70 @@
+"""Streamed output (lumakras_logic/stream.py) is exactly the JSON the tool would print at once, and a Spill
+gives back what it was given, in order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lumakras_logic.escape import json_safe
+from lumakras_logic.stream import JsonArray, JsonObject, Spill
+
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=12)
+
+
+def at_once(value: Any) -> str:
+    return json_safe(json.dumps(value, indent=2, ensure_ascii=False)) + "\n"
+
+
+@given(st.lists(VALUES, max_size=4))
+def test_a_streamed_array_is_the_array_dumped_at_once(values: list[Any]) -> None:
+    out: list[str] = []
+    array = JsonArray(out.append)
+    for v in values:
+        array.add(v)
+    array.close(empty="[]")
+    assert "".join(out) == at_once(values)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "c\u202e", "d"]), VALUES, max_size=4),
+       st.lists(VALUES, max_size=4))
+def test_a_streamed_object_with_a_streamed_array_is_the_object_dumped_at_once(
+        fields: dict[str, Any], items: list[Any]) -> None:
+    out: list[str] = []
+    body = JsonObject(out.append)
+    for key, value in fields.items():
+        body.field(key, value)
+    array = body.array("items")
+    for item in items:
+        array.add(item)
+    array.close()
+    body.field("after", {"n": len(items)})
+    body.close()
+    assert "".join(out) == at_once({**fields, "items": items, "after": {"n": len(items)}})
+
+
+def test_an_empty_object_and_control_characters() -> None:
+    out: list[str] = []
+    JsonObject(out.append).close()
+    assert "".join(out) == "{}\n"
+    out.clear()
+    array = JsonArray(out.append)
+    array.add({"id": "A\x1b[2J\u202eB"})
+    array.close()
+    text = "".join(out)
+    assert "\x1b" not in text and "\u202e" not in text and json.loads(text) == [{"id": "A\x1b[2J\u202eB"}]
+
+
+def test_a_spill_gives_back_its_records_in_order_and_nothing_when_empty() -> None:
+    with Spill() as spill:
+        assert list(spill) == []
+        records = [{"case": f"c{i}", "line": "x\ny"} for i in range(1000)]
+        for r in records:
+            spill.add(r)
+        assert spill.count == 1000 and list(spill) == records
