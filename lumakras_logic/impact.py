@@ -5,8 +5,11 @@ new one, and each (case, payer) whose decision, pathway, duration, referral or r
 with the before and after. Nothing here knows a payer or a criterion: the criteria compared are those the
 answers name, their statuses come from the derivations, and the reasons from the explainer.
 
-pyDatalog holds one kb at a time (KnowledgeBase.activate reloads on a switch), so every case is decided
-under the old kb first and then every case under the new one, never one case under both in turn.
+pyDatalog holds one kb per process, so the old kb is loaded, then a child process is forked that keeps
+it (OldSide), and this process loads the new one. Each case is read once, sent to the child, decided here
+under the new kb while the child decides it under the old, and compared as soon as both answers are in:
+the report is written as it is made and memory stays flat with the number of cases (nothing of a case
+is kept once it is compared; the unchanged cases -v lists wait in a temporary file).
 
 Requests are parsed once, independently of either kb: a payer the request names is checked against each
 kb when it is decided, so a payer that only one kb knows is a reported change, not a bad request.
@@ -14,10 +17,14 @@ kb when it is decided, so a payer that only one kb knows is a reported change, n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import multiprocessing
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +32,8 @@ import click
 
 from .api import Decider
 from .cases import CaseError, load_cases
-from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail
+from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail, quiet_worker
 from .engine import Derivation
-from .explain import Explainer
 from .kb import KbError, kb_files, natural_key
 from .request import _HANDLED_TOP, Request, RequestError, parse_request, read_document, token_key
 
@@ -114,48 +120,64 @@ def case_items(path: Path, root: Path, today: dt.date | None) -> tuple[list[Item
     return items, errors
 
 
-def collect(paths: list[Path], root: Path, today: dt.date | None) -> tuple[list[Item], list[str], list[str]]:
-    """(items, one-line errors, skipped files) of the CASES arguments, in the order given."""
+def read_inputs(paths: list[Path], root: Path, today: dt.date | None) -> Iterator[Item | Problem | Skipped]:
+    """The CASES arguments in the order given, one file at a time: each case to re-decide, each one-line
+    error (a missing path, a file or case that cannot be read) and each file skipped as not meant."""
     files, errors = input_files(paths)
-    items: list[Item] = []
-    skipped: list[str] = []
+    yield from (Problem(e) for e in errors)
     for path, named in files:
         try:
             doc = read_document(path)
         except RequestError as exc:
-            errors.append(str(exc))
+            yield Problem(str(exc))
             continue
         if is_case_file(doc):
             found, problems = case_items(path, root, today)
-            items += found
-            errors += problems
+            yield from (Problem(e) for e in problems)
+            yield from found
         elif not named and not looks_like_request(doc):
-            skipped.append(str(path))
+            yield Skipped(str(path))
         else:
             try:
                 request = parse_once(doc, str(path), today)
             except RequestError as exc:
-                errors.append(str(exc))
+                yield Problem(str(exc))
                 continue
-            items.append(Item(request.id, str(path), "request", request))
-    return items, errors, skipped
+            yield Item(request.id, str(path), "request", request)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A one-line error of the input: reported, and the other cases still compared."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file found in a folder that is clearly not a request or case file."""
+
+    path: str
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Deciding under one kb
 # ----------------------------------------------------------------------------------------------------------
 
+Explain = Callable[[list[str]], dict[str, list[str]]]  # node ids -> their `because`, under one kb
+
 
 @dataclass
 class Verdict:
     """What one kb said about one item under one payer: an answer, a rejection, or nothing (a payer this
-    kb does not know). The derivation and explainer are kept to explain criteria the other side names."""
+    kb does not know). `explain` gives the reasons of criteria the answer does not name (asked only for
+    those the other side names), from this process's derivation or from the old kb's process."""
 
     known: bool
     answer: dict[str, Any] | None = None
-    derivation: Derivation | None = None
-    explainer: Explainer | None = None
+    status: dict[str, str] = field(default_factory=dict)  # node -> status, from the derivation
     error: RequestError | None = None
+    explain: Explain | None = None
     _because: dict[str, list[str]] = field(default_factory=dict)
 
     def remember(self, reasons: dict[str, list[str] | None]) -> None:
@@ -165,15 +187,18 @@ class Verdict:
             if because is not None:
                 self._because.setdefault(node_id, because)
 
+    def complete(self, node_ids: Iterable[str]) -> None:
+        """Fetch, in one call, the reasons of the nodes among `node_ids` this kb has and has not explained."""
+        wanted = [n for n in node_ids if n in self.status and n not in self._because]
+        if wanted and self.explain is not None:
+            self._because.update(self.explain(wanted))
+
     def criterion(self, node_id: str) -> tuple[str | None, list[str]]:
         """(status, because) of a node under this kb; (None, []) when this kb has no such node."""
-        d = self.derivation
-        if d is None or node_id not in d.status:
+        if node_id not in self.status:
             return None, []
-        if node_id not in self._because:
-            assert self.explainer is not None
-            self._because[node_id] = list(self.explainer.criterion(d, node_id).get("because", []))
-        return d.status[node_id], self._because[node_id]
+        self.complete([node_id])
+        return self.status[node_id], self._because.get(node_id, [])
 
 
 def payers_for(item: Item, kb_payers: tuple[str, ...], payer: str | None) -> list[str]:
@@ -188,29 +213,30 @@ def payers_for(item: Item, kb_payers: tuple[str, ...], payer: str | None) -> lis
     return [item.request.payer] if item.request.payer else list(kb_payers)
 
 
-def decide_all(decider: Decider, items: list[Item], payer: str | None,
-               side: str) -> dict[tuple[int, str], Verdict]:
-    """Every item under this kb, keyed by (item index, payer); a kb that fails on a request exits 3."""
-    out: dict[tuple[int, str], Verdict] = {}
+def decide_item(decider: Decider, item: Item, payer: str | None) -> dict[str, tuple[Verdict, Derivation | None]]:
+    """One item under this kb: per payer, the verdict and the derivation it was explained from (a KbError,
+    the kb failing on a request, is left to the caller)."""
+    out: dict[str, tuple[Verdict, Derivation | None]] = {}
     kb_payers = decider.kb.payers()
-    try:
-        for index, item in enumerate(items):
-            checked: list[str] = []
-            for p in payers_for(item, kb_payers, payer):
-                if p not in kb_payers:
-                    out[(index, p)] = Verdict(known=False)
-                    continue
-                try:
-                    decider.engine.check(item.request, p)
-                    checked.append(p)
-                except RequestError as exc:
-                    out[(index, p)] = Verdict(known=True, error=exc)
-            if checked:
-                for p, d in decider.engine.decide_many(item.request, checked).items():
-                    out[(index, p)] = Verdict(True, decider.explainer.answer(d), d, decider.explainer)
-    except KbError as exc:
-        fail(f"knowledge base ({side}, --{side}): {exc}", EXIT_BAD_KB)
+    checked: list[str] = []
+    for p in payers_for(item, kb_payers, payer):
+        if p not in kb_payers:
+            out[p] = (Verdict(known=False), None)
+            continue
+        try:
+            decider.engine.check(item.request, p)
+            checked.append(p)
+        except RequestError as exc:
+            out[p] = (Verdict(known=True, error=exc), None)
+    if checked:
+        for p, d in decider.engine.decide_many(item.request, checked).items():
+            out[p] = (Verdict(True, decider.explainer.answer(d), dict(d.status)), d)
     return out
+
+
+def explainer_of(decider: Decider, d: Derivation) -> Explain:
+    """The reasons of any node of one derivation, as the explainer gives them."""
+    return lambda ids: {n: list(decider.explainer.criterion(d, n).get("because", [])) for n in ids}
 
 
 def load_side(dirs: tuple[Path, ...], today: dt.date | None, side: str) -> Decider:
@@ -227,6 +253,118 @@ def precheck(dirs: tuple[Path, ...], side: str) -> None:
         kb_files(list(dirs))
     except KbError as exc:
         fail(f"knowledge base ({side}, --{side}): {exc}", EXIT_BAD_KB)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The old kb, in a process of its own
+# ----------------------------------------------------------------------------------------------------------
+
+
+def serve(conn: Connection, parent_end: Connection | None, decider: Decider | None, dirs: tuple[Path, ...],
+          today: dt.date | None, payer: str | None) -> None:
+    """The old kb's process: decide each item sent, keep its derivations until the next one, and explain
+    any of their nodes when asked. Messages: ('decide', item) -> ('verdicts', {payer: verdict}) or
+    ('kb_error', text); ('explain', payer, ids) -> {id: because}; ('stop',). It ends quietly when the
+    parent's end of the pipe closes (the parent killed, or gone at a closed pipe), so it never outlives it."""
+    quiet_worker()
+    if parent_end is not None:
+        parent_end.close()  # forked with the parent's end open: closed here, the parent's exit is our EOF
+    if decider is None:  # no fork on this system: load the old kb here
+        decider = Decider(list(dirs), today)
+    kept: dict[str, Derivation | None] = {}
+    try:
+        while True:
+            message = conn.recv()
+            if message[0] == "stop":
+                return
+            if message[0] == "explain":
+                d = kept.get(message[1])
+                conn.send(explainer_of(decider, d)(message[2]) if d is not None else {})
+                continue
+            try:
+                result = decide_item(decider, message[1], payer)
+            except KbError as exc:
+                conn.send(("kb_error", str(exc)))
+                continue
+            kept = {p: d for p, (_v, d) in result.items()}
+            conn.send(("verdicts", {p: v for p, (v, _d) in result.items()}))
+    except (EOFError, OSError):  # the parent is gone: nothing to answer
+        return
+
+
+class OldSide:
+    """The old kb, deciding in a child process alongside this one (so both kbs are loaded at once, and
+    the two processes decide a case at the same time). A child that dies is a kb failure (exit 3)."""
+
+    def __init__(self, decider: Decider, dirs: tuple[Path, ...], today: dt.date | None, payer: str | None):
+        forking = "fork" in multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if forking else "spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=serve, daemon=True,
+                                        args=(child, self._conn if forking else None,
+                                              decider if forking else None, dirs, today, payer))
+        self._process.start()
+        child.close()
+
+    def _call(self, message: tuple[Any, ...]) -> Any:
+        try:
+            self._conn.send(message)
+            return self._conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            fail("knowledge base (old, --old): its process stopped", EXIT_BAD_KB)
+
+    def send(self, item: Item) -> None:
+        """Start deciding an item; `receive` gives the verdicts."""
+        try:
+            self._conn.send(("decide", item))
+        except (OSError, BrokenPipeError):
+            fail("knowledge base (old, --old): its process stopped", EXIT_BAD_KB)
+
+    def receive(self) -> dict[str, Verdict]:
+        try:
+            kind, body = self._conn.recv()
+        except (EOFError, OSError):
+            fail("knowledge base (old, --old): its process stopped", EXIT_BAD_KB)
+        if kind == "kb_error":
+            fail(f"knowledge base (old, --old): {body}", EXIT_BAD_KB)
+        for p, v in body.items():
+            if v.answer is not None:
+                v.explain = self._explainer(p)
+        return body
+
+    def _explainer(self, payer: str) -> Explain:
+        return lambda ids: self._call(("explain", payer, ids))
+
+    def close(self) -> None:
+        """Stop the child (it ends on its own when this process ends, too: it is a daemon)."""
+        if self._process.is_alive():
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self._conn.send(("stop",))
+            self._process.join(timeout=2)
+            if self._process.is_alive():
+                self._process.kill()
+        self._conn.close()
+
+
+def decide_pairs(old: OldSide, new: Decider, items: Iterable[Item | Problem | Skipped], payer: str | None
+                 ) -> Iterator[tuple[Item, dict[str, Verdict], dict[str, Verdict]] | Problem | Skipped]:
+    """Each item decided under both kbs at once (old in its process, new here), in input order; the
+    errors and skipped files pass through in their place."""
+    for item in items:
+        if not isinstance(item, Item):
+            yield item
+            continue
+        old.send(item)
+        try:
+            mine = decide_item(new, item, payer)
+        except KbError as exc:
+            fail(f"knowledge base (new, --new): {exc}", EXIT_BAD_KB)
+        after = {}
+        for p, (v, d) in mine.items():
+            if d is not None:
+                v.explain = explainer_of(new, d)
+            after[p] = v
+        yield item, old.receive(), after
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -277,6 +415,8 @@ def criteria_changes(before: Verdict, after: Verdict) -> list[dict[str, Any]]:
         named = answer_reasons(v.answer)
         v.remember(named)
         ids |= set(named)
+    for v in (before, after):
+        v.complete(ids)  # one round for the reasons the other side's answer asks of this one
     for node_id in sorted(ids, key=natural_key):
         s1, b1 = before.criterion(node_id)
         s2, b2 = after.criterion(node_id)
@@ -328,41 +468,40 @@ def bad_input(item: Item, payer: str, before: Verdict, after: Verdict) -> str | 
 
 
 @dataclass
-class Impact:
-    """The outcome of a run: every change, the unchanged answers and the bad input."""
+class Tally:
+    """The counts of a run, kept as the records go by: nothing of a record is held once it is written."""
 
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    unchanged: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
     cases: int = 0
     payers: set[str] = field(default_factory=set)
+    changed: int = 0
+    by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.payers.add(record["payer"])
+        if record["changed"]:
+            self.changed += 1
+            for kind in record["changed"]:
+                self.by_kind[kind] += 1
+        else:
+            self.unchanged += 1
+
+    def summary(self) -> dict[str, Any]:
+        """The counts of the run: answers compared, changed by kind, unchanged, bad input."""
+        return {"cases": self.cases, "payers": len(self.payers), "answers": self.changed + self.unchanged,
+                "changed": self.changed, **self.by_kind, "unchanged": self.unchanged, "errors": len(self.errors)}
 
 
-def keys_in_order(*sides: dict[tuple[int, str], Verdict]) -> list[tuple[int, str]]:
-    """The (item, payer) pairs either side decided: item by item, then payer by payer."""
-    return sorted({k for side in sides for k in side})
-
-
-def compare_all(items: list[Item], old: dict[tuple[int, str], Verdict],
-                new: dict[tuple[int, str], Verdict]) -> Impact:
-    """Compare every (item, payer) pair; a pair one side did not decide is a payer only the other knows."""
-    impact = Impact()
-    counted: set[int] = set()
-    for index, payer in keys_in_order(old, new):
-        item = items[index]
-        before, after = old.get((index, payer), Verdict(False)), new.get((index, payer), Verdict(False))
+def compare_item(item: Item, old: dict[str, Verdict], new: dict[str, Verdict]
+                 ) -> Iterator[dict[str, Any] | Problem]:
+    """One item's (case, payer) pairs compared, payer by payer; a pair one side did not decide is a payer
+    only the other knows, and a pair both kbs reject alike is a Problem of the input."""
+    for payer in sorted(old.keys() | new.keys()):
+        before, after = old.get(payer, Verdict(False)), new.get(payer, Verdict(False))
         error = bad_input(item, payer, before, after)
-        if error is not None:
-            if error not in impact.errors:
-                impact.errors.append(error)
-            continue
-        counted.add(index)
-        impact.payers.add(payer)
-        record = compare(item, payer, before, after)
-        (impact.changes if record["changed"] else impact.unchanged).append(record)
-    impact.cases = len(counted)
-    return impact
+        yield Problem(error) if error is not None else compare(item, payer, before, after)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -421,14 +560,6 @@ def provenance(decider: Decider, dirs: tuple[Path, ...]) -> dict[str, Any]:
                            "kb_digest": decider.explainer.digest(p)} for p in kb.payers()}}
 
 
-def summary(impact: Impact) -> dict[str, Any]:
-    """The counts of the run: answers compared, changed by kind, unchanged, bad input."""
-    by_kind = {k: sum(k in c["changed"] for c in impact.changes) for k in KINDS}
-    return {"cases": impact.cases, "payers": len(impact.payers),
-            "answers": len(impact.changes) + len(impact.unchanged), "changed": len(impact.changes),
-            **by_kind, "unchanged": len(impact.unchanged), "errors": len(impact.errors)}
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The command
 # ----------------------------------------------------------------------------------------------------------
@@ -475,25 +606,55 @@ def impact_command(cases: tuple[Path, ...], old_dirs: tuple[Path, ...], new_dirs
     day = today.date() if today is not None else None
     precheck(old_dirs, "old")
     precheck(new_dirs, "new")
-    items, errors, skipped = collect(list(cases), Path.cwd(), day)
     old = load_side(old_dirs, day, "old")
-    before = decide_all(old, items, payer, "old")
-    new = load_side(new_dirs, day, "new")
-    known = set(old.kb.payers()) | set(new.kb.payers())
-    if payer not in (None, "all") and payer not in known:
-        fail(f"--payer: unknown payer {payer!r}; one of {', '.join([*sorted(known), 'all'])}")
-    after = decide_all(new, items, payer, "new")
-    impact = compare_all(items, before, after)
-    impact.errors = errors + impact.errors
-    impact.skipped = skipped
-    for error in impact.errors:
-        click.echo(f"lumakras: {error}", err=True)
-    from .impact_render import RENDER  # the output reads this module's Impact: imported here, not above
+    old_side = OldSide(old, old_dirs, day, payer)  # forked now: the child keeps the old kb loaded
+    try:
+        new = load_side(new_dirs, day, "new")
+        known = set(old.kb.payers()) | set(new.kb.payers())
+        if payer not in (None, "all") and payer not in known:
+            fail(f"--payer: unknown payer {payer!r}; one of {', '.join([*sorted(known), 'all'])}")
+        from .impact_render import REPORTS  # the output reads this module's Tally: imported here, not above
 
-    render = RENDER["json" if as_json else fmt]
-    files = file_changes(old, new, old_dirs, new_dirs)
-    click.echo(render(impact, provenance(old, old_dirs), provenance(new, new_dirs), files, verbose))
-    if impact.errors:
+        report = REPORTS["json" if as_json else fmt](lambda text: click.echo(text, nl=False),
+                                                      provenance(old, old_dirs), provenance(new, new_dirs),
+                                                      file_changes(old, new, old_dirs, new_dirs), verbose)
+        tally = run(report, decide_pairs(old_side, new, read_inputs(list(cases), Path.cwd(), day), payer))
+    finally:
+        old_side.close()
+    if tally.errors:
         sys.exit(EXIT_BAD_INPUT)
-    sys.exit(EXIT_PROBLEMS if fail_on_change and impact.changes else EXIT_OK)
+    sys.exit(EXIT_PROBLEMS if fail_on_change and tally.changed else EXIT_OK)
 
+
+def run(report: Any, pairs: Iterable[tuple[Item, dict[str, Verdict], dict[str, Verdict]] | Problem | Skipped]
+        ) -> Tally:
+    """Compare each item as it comes and hand each record to the report; errors go to stderr as they are
+    met (each once), and the tally is what the report's end and the exit status need."""
+    tally = Tally()
+    seen: set[str] = set()
+    report.start()
+
+    def problem(text: str) -> None:
+        if text not in seen:
+            seen.add(text)
+            tally.errors.append(text)
+            click.echo(f"lumakras: {text}", err=True)
+
+    for entry in pairs:
+        if isinstance(entry, Problem):
+            problem(entry.text)
+        elif isinstance(entry, Skipped):
+            tally.skipped.append(entry.path)
+        else:
+            item, before, after = entry
+            counted = False
+            for record in compare_item(item, before, after):
+                if isinstance(record, Problem):
+                    problem(record.text)
+                    continue
+                counted = True
+                tally.add(record)
+                report.record(record)
+            tally.cases += counted
+    report.finish(tally)
+    return tally

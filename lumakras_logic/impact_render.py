@@ -1,13 +1,16 @@
 """The output of `lumakras impact` (lumakras_logic/impact.py): text for people, markdown for a pull
-request, JSON for programs."""
+request, JSON for programs, each written record by record as the comparison makes them (a Report gets
+`start`, then `record` for each (case, payer) compared, then `finish`): the changes come as they are
+found, and what only the end knows (the counts, the unchanged cases -v lists, the kb files) last."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
-from .escape import json_safe, one_line
-from .impact import DASH, Impact, summary
+from .escape import one_line
+from .impact import DASH, Tally
+from .stream import JsonArray, JsonObject, Spill, Write
 
 
 def show(value: Any) -> str:
@@ -73,30 +76,6 @@ def criterion_line(k: dict[str, Any]) -> str:
     if k["before"] == k["after"]:
         return f"{k['id']}: {show(k['before'])}, because changed"
     return f"{k['id']}: {arrow(k['before'], k['after'])}"
-
-
-def render_text(impact: Impact, kb_old: dict[str, Any], kb_new: dict[str, Any], files: dict[str, Any],
-                verbose: bool) -> str:
-    """For people: one block per changed (case, payer), then the counts, the kb files and the digests."""
-    out: list[str] = []
-    for c in impact.changes:
-        out.append(f"{show(c['case'])} ({c['payer']}): " + "; ".join(headline_parts(c)))
-        out.append(f"    in {show(c['source'])}")
-        for k in c["criteria"]:
-            out.append(f"    {criterion_line(k)}")
-            if k["because_before"] != k["because_after"]:
-                out += [f"        was: {show(b)}" for b in k["because_before"]]
-                out += [f"        now: {show(b)}" for b in k["because_after"]]
-        out.append("")
-    if verbose:
-        out += [f"unchanged  {show(c['case'])} ({c['payer']}): {answer_text(c['after'])}  in {show(c['source'])}"
-                for c in impact.unchanged]
-        out += [f"skipped    {s}: not a request or case file" for s in impact.skipped]
-        if impact.unchanged or impact.skipped:
-            out.append("")
-    out.append(summary_line(summary(impact)))
-    out += files_lines(files) + payer_lines(kb_old, kb_new, files)
-    return "\n".join(one_line(line) for line in out)  # each is one line: case strings stay inert
 
 
 def summary_line(s: dict[str, Any]) -> str:
@@ -170,42 +149,129 @@ def reasons_cell(c: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def render_markdown(impact: Impact, kb_old: dict[str, Any], kb_new: dict[str, Any],
-                    files: dict[str, Any], verbose: bool) -> str:
+def change_lines(c: dict[str, Any]) -> list[str]:
+    """For people: one changed (case, payer), its headline, its file and each criterion that changed."""
+    out = [f"{show(c['case'])} ({c['payer']}): " + "; ".join(headline_parts(c)), f"    in {show(c['source'])}"]
+    for k in c["criteria"]:
+        out.append(f"    {criterion_line(k)}")
+        if k["because_before"] != k["because_after"]:
+            out += [f"        was: {show(b)}" for b in k["because_before"]]
+            out += [f"        now: {show(b)}" for b in k["because_after"]]
+    return [*out, ""]
+
+
+def change_row(c: dict[str, Any]) -> str:
+    """For a pull request: one changed (case, payer) as a row of the table."""
+    old, new = c["before"], c["after"]
+    return (f"| {cell(c['case'])} (`{cell(c['source'])}`) | {c['payer']} | "
+            f"{cell(pair(old, new, 'decision'))} | {cell(pair(old, new, 'pathway'))} | "
+            f"{cell(pair(old, new, 'approval_months'))} | {cell(pair(old, new, 'refer_to'))} | "
+            f"{cell(reasons_cell(c))} |")
+
+
+UNCHANGED_KEYS = ("case", "source", "kind", "payer", "after")
+
+
+class Report:
+    """A report written as the records come: `start` with the kbs, `record` per (case, payer) compared,
+    `finish` with the tally. The unchanged records -v lists wait in a Spill (a temporary file)."""
+
+    def __init__(self, write: Write, kb_old: dict[str, Any], kb_new: dict[str, Any], files: dict[str, Any],
+                 verbose: bool) -> None:
+        self.write, self.kb_old, self.kb_new, self.files, self.verbose = write, kb_old, kb_new, files, verbose
+        self.unchanged = Spill()
+        self.changes = 0
+
+    def lines(self, lines: list[str]) -> None:
+        """Lines out, each one line: case strings stay inert on a terminal."""
+        self.write("".join(one_line(line) + "\n" for line in lines))
+
+    def start(self) -> None:
+        pass
+
+    def record(self, c: dict[str, Any]) -> None:
+        if c["changed"]:
+            self.changes += 1
+            self.change(c)
+        elif self.verbose:
+            self.unchanged.add({k: c[k] for k in UNCHANGED_KEYS})
+
+    def change(self, c: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def finish(self, tally: Tally) -> None:
+        raise NotImplementedError
+
+    def trailer(self) -> list[str]:
+        return files_lines(self.files) + payer_lines(self.kb_old, self.kb_new, self.files)
+
+
+class TextReport(Report):
+    """For people: one block per changed (case, payer), then the counts, the kb files and the digests."""
+
+    def change(self, c: dict[str, Any]) -> None:
+        self.lines(change_lines(c))
+
+    def finish(self, tally: Tally) -> None:
+        out: list[str] = []
+        if self.verbose:
+            out += [f"unchanged  {show(c['case'])} ({c['payer']}): {answer_text(c['after'])}  in {show(c['source'])}"
+                    for c in self.unchanged]
+            out += [f"skipped    {s}: not a request or case file" for s in tally.skipped]
+            if self.unchanged.count or tally.skipped:
+                out.append("")
+        self.lines([*out, summary_line(tally.summary()), *self.trailer()])
+        self.unchanged.close()
+
+
+class MarkdownReport(Report):
     """A report to paste in a pull request: the changed cases as a table, then counts, files, digests."""
-    out = ["# Impact of the kb change", "",
-           f"old: `{' '.join(kb_old['kb'])}` · new: `{' '.join(kb_new['kb'])}`", ""]
-    if impact.changes:
-        out += ["| case | payer | decision | pathway | months | refer to | reasons |",
-                "| --- | --- | --- | --- | --- | --- | --- |"]
-        for c in impact.changes:
-            old, new = c["before"], c["after"]
-            out.append(f"| {cell(c['case'])} (`{cell(c['source'])}`) | {c['payer']} | "
-                       f"{cell(pair(old, new, 'decision'))} | {cell(pair(old, new, 'pathway'))} | "
-                       f"{cell(pair(old, new, 'approval_months'))} | {cell(pair(old, new, 'refer_to'))} | "
-                       f"{cell(reasons_cell(c))} |")
-    else:
-        out.append("No case changed.")
-    if verbose and impact.unchanged:
-        out += ["", "Unchanged:", ""]
-        out += [f"- {cell(c['case'])} ({c['payer']}): {cell(answer_text(c['after']))}" for c in impact.unchanged]
-    out += ["", summary_line(summary(impact)) + ".", ""]
-    out += [f"- {line}" for line in files_lines(files) + payer_lines(kb_old, kb_new, files)]
-    return "\n".join(one_line(line) for line in out)  # each is one line: case strings stay inert
+
+    def start(self) -> None:
+        self.lines(["# Impact of the kb change", "",
+                    f"old: `{' '.join(self.kb_old['kb'])}` · new: `{' '.join(self.kb_new['kb'])}`", ""])
+
+    def change(self, c: dict[str, Any]) -> None:
+        head = ["| case | payer | decision | pathway | months | refer to | reasons |",
+                "| --- | --- | --- | --- | --- | --- | --- |"] if self.changes == 1 else []
+        self.lines([*head, change_row(c)])
+
+    def finish(self, tally: Tally) -> None:
+        out = [] if self.changes else ["No case changed."]
+        if self.verbose and self.unchanged.count:
+            out += ["", "Unchanged:", ""]
+            out += [f"- {cell(c['case'])} ({c['payer']}): {cell(answer_text(c['after']))}" for c in self.unchanged]
+        out += ["", summary_line(tally.summary()) + ".", ""]
+        out += [f"- {line}" for line in self.trailer()]
+        self.lines(out)
+        self.unchanged.close()
 
 
-def render_json(impact: Impact, kb_old: dict[str, Any], kb_new: dict[str, Any],
-                files: dict[str, Any], verbose: bool) -> str:
-    """The machine-readable report (one object)."""
-    body: dict[str, Any] = {"old": kb_old, "new": kb_new, "files": files, "changes": impact.changes,
-                            "summary": summary(impact), "errors": impact.errors}
-    if verbose:
-        body["unchanged"] = [{k: c[k] for k in ("case", "source", "kind", "payer", "after")}
-                             for c in impact.unchanged]
-        body["skipped"] = impact.skipped
-    return json_safe(json.dumps(body, indent=2, ensure_ascii=False))
+class JsonReport(Report):
+    """The machine-readable report: one object, its `changes` array written as the changes are found."""
+
+    def start(self) -> None:
+        self.body = JsonObject(self.write)
+        self.body.field("old", self.kb_old)
+        self.body.field("new", self.kb_new)
+        self.body.field("files", self.files)
+        self.array: JsonArray = self.body.array("changes")
+
+    def change(self, c: dict[str, Any]) -> None:
+        self.array.add(c)
+
+    def finish(self, tally: Tally) -> None:
+        self.array.close()
+        self.body.field("summary", tally.summary())
+        self.body.field("errors", tally.errors)
+        if self.verbose:
+            unchanged = self.body.array("unchanged")
+            for c in self.unchanged:
+                unchanged.add(c)
+            unchanged.close()
+            self.body.field("skipped", tally.skipped)
+        self.body.close()
+        self.unchanged.close()
 
 
-RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
-
-
+REPORTS: dict[str, Callable[..., Report]] = {"text": TextReport, "markdown": MarkdownReport, "json": JsonReport}

@@ -44,6 +44,10 @@ class RequestError(Exception):
         self.source, self.field, self.message = source, field_name, message
         self.problems: list[RequestError] = [self]
 
+    def __reduce__(self) -> tuple[type[RequestError], tuple[str, str, str]]:
+        """Pickled by its three parts (impact's old kb answers from another process); its first problem."""
+        return (RequestError, (self.source, self.field, self.message))
+
 
 
 

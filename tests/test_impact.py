@@ -285,3 +285,69 @@ def test_kb_files_are_matched_by_their_path_within_the_folder(tmp_path: Path) ->
     old, new = kb_file_digests((tmp_path / "kb-v1",)), kb_file_digests((tmp_path / "kb",))
     assert set(old) == set(new) == {"sub/x.dl"}
     assert new["sub/x.dl"] == (str(tmp_path / "kb" / "sub" / "x.dl"), hashlib.sha256(b"b").hexdigest())
+
+
+# --------------------------------------------------------------------------------------------------------
+# Streaming: the old kb in its own process, each change written as soon as it is found
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_each_change_is_written_before_the_next_case_is_read(age21: Path, requests: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report is made case by case: when the third request is read, the change of the first two is
+    already out (nothing waits for the end but the counts); the old kb's process is gone afterwards."""
+    import multiprocessing
+
+    from click.testing import CliRunner
+
+    import lumakras_logic.impact as impact
+
+    written: list[str] = []
+    seen_at_third: list[str] = []
+    real = impact.read_inputs
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        for n, entry in enumerate(real(*args, **kwargs)):
+            if n == 2:
+                seen_at_third.append("".join(written))
+            yield entry
+
+    monkeypatch.setattr(impact, "read_inputs", watched)
+    monkeypatch.setattr(impact.click, "echo", lambda text="", nl=True, err=False, **_: None if err else
+                        written.append(str(text) + ("\n" if nl else "")))
+    result = CliRunner().invoke(impact_command, ["--today", TODAY.isoformat(), "--old", str(KB), "--new",
+                                                 str(age21), str(requests / "age-19.yaml"),
+                                                 str(requests / "age-25.yaml"), str(CIGNA_AMPULLARY)])
+    assert result.exit_code == 0, result.output
+    [before_third] = seen_at_third
+    assert "AGE-19 (centene): decision approve → refer" in before_third
+    assert "AGE-25 (centene): reasons of I.A.3" in before_third
+    assert "re-decided" not in before_third and "re-decided" in "".join(written)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_kb_that_fails_on_a_request_in_the_old_process_exits_3_naming_the_old_side(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KbError met while the old kb decides (in its own process) is the old side's failure, exit 3."""
+    import multiprocessing
+
+    import lumakras_logic.impact as impact
+    from lumakras_logic.kb import KbError
+
+    old = tmp_path / "kb"
+    shutil.copytree(KB, old)
+    marked = old / "payers" / "centene" / "initial.dl"
+    marked.write_text(marked.read_text(encoding="utf-8") + "\n# this copy fails on every request\n",
+                      encoding="utf-8")
+    real = impact.decide_item
+
+    def failing(decider: Any, item: Any, payer: Any) -> Any:
+        if old in [Path(d) for d in decider.kb.dirs]:
+            raise KbError("initial.dl:1: a leaf derived no row")
+        return real(decider, item, payer)
+
+    monkeypatch.setattr(impact, "decide_item", failing)  # inherited by the forked process
+    result = run("--old", old, "--new", KB, APPROVE_NSCLC)
+    assert result.exit_code == 3 and result.stderr.splitlines() == \
+        ["lumakras: knowledge base (old, --old): initial.dl:1: a leaf derived no row"]
+    assert multiprocessing.active_children() == []

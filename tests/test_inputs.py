@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -193,6 +194,50 @@ def test_a_closed_pipe_ends_quietly() -> None:
     run.wait(timeout=120)
     assert run.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE, 0)
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "closed pipe", "killed"])
+def test_the_old_kb_process_of_impact_never_outlives_the_command(tmp_path: Path, how: str) -> None:
+    """impact decides the old kb in a forked process: however the command ends (Ctrl-C 130, SIGTERM 143,
+    a closed pipe, SIGKILL), that process ends too, and nothing prints a traceback."""
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "kb", kb)
+    initial = kb / "payers" / "centene" / "initial.dl"
+    initial.write_text(initial.read_text(encoding="utf-8").replace("'member.age', 18)", "'member.age', 21)"),
+                       encoding="utf-8")
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    text = GOOD.read_text(encoding="utf-8")
+    for i in range(300):  # each one changes (I.A.3's reason): the report is written from the first case
+        (batch / f"r{i:03d}.yaml").write_text(text.replace("id: ", f"id: R{i:03d}-", 1), encoding="utf-8")
+
+    def child() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.setpgrp()
+
+    run = subprocess.Popen([sys.executable, "-m", "lumakras_logic.cli", "impact", "--old", str(ROOT / "kb"),
+                            "--new", str(kb), str(batch)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           cwd=ROOT, preexec_fn=child)
+    assert run.stdout is not None and run.stderr is not None
+    run.stdout.readline()  # the first change is out: both kbs are loaded and at work
+    [old_kb] = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
+    if how == "ctrl-c":
+        os.killpg(run.pid, signal.SIGINT)
+    elif how == "sigterm":
+        run.send_signal(signal.SIGTERM)
+    elif how == "killed":
+        run.kill()
+    run.stdout.close()  # as `| head -1` does
+    err = run.stderr.read().decode()
+    status = run.wait(timeout=120)
+    expected = {"ctrl-c": {130}, "sigterm": {143}, "killed": {-signal.SIGKILL},
+                "closed pipe": {-signal.SIGPIPE, 128 + signal.SIGPIPE}}[how]
+    assert status in expected, (status, err)
+    assert "Traceback" not in err and "Broken pipe" not in err
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and subprocess.run(["kill", "-0", old_kb], capture_output=True).returncode == 0:
+        time.sleep(0.2)
+    assert subprocess.run(["kill", "-0", old_kb], capture_output=True).returncode != 0, "the old kb's process lives on"
 
 
 def test_witnesses_never_overwrite_without_leave_nor_write_through_a_link(tmp_path: Path) -> None:
