@@ -9,9 +9,9 @@ status the policy allows and no case reaches is a gap to fill; one it does not a
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,22 +20,33 @@ import click
 
 from .abstraction import STATUSES, build_space, node_ids
 from .api import Decider
-from .cases import Case, CaseError, load_cases, run_case_full
+from .cases import CaseError, load_cases, run_case_full
 from .cliutil import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail, kb_option, load_decider
-from .escape import json_safe, one_line
+from .escape import one_line
+from .stream import JsonObject, Spill
 
 SHORT = {"met": "met", "not_met": "not_met", "not_documented": "not_doc"}
 
 
 @dataclass
 class Report:
-    """What a run found: results per case, malformed files, and the statuses each node reached."""
+    """What a run has found so far: the counts, the malformed files, and the statuses each node reached
+    (a case's result is written as it runs and not kept: memory stays flat with the number of cases)."""
 
-    passed: list[Case] = field(default_factory=list)
-    failed: list[tuple[Case, list[str]]] = field(default_factory=list)
+    passed: int = 0
+    failed: int = 0
     malformed: list[str] = field(default_factory=list)
     files: int = 0
     reached: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One case run: passed when there is no difference."""
+
+    name: str
+    source: str
+    problems: list[str]
 
 
 def case_files(paths: list[Path]) -> list[Path]:
@@ -49,21 +60,35 @@ def case_files(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def run_files(decider: Decider, paths: list[Path], root: Path | None = None) -> Report:
-    report = Report()
+def run_cases(decider: Decider, paths: list[Path], report: Report, root: Path | None = None
+              ) -> Iterator[Result | CaseError]:
+    """Each case's result as it runs, file by file in order, and each malformed file's error in its
+    place; `report` keeps the counts and the statuses reached."""
     for path in case_files(paths):
         report.files += 1
         try:
             cases = load_cases(path, root)
         except CaseError as exc:
             report.malformed.append(str(exc))
+            yield exc
             continue
         for case in cases:
             problems, derivations = run_case_full(decider, case)
-            (report.failed.append((case, problems)) if problems else report.passed.append(case))
+            if problems:
+                report.failed += 1
+            else:
+                report.passed += 1
             for payer, d in derivations.items():
                 for node, status in d.status.items():
                     report.reached[(payer, node)].add(status)
+            yield Result(case.name, str(case.source), problems)
+
+
+def run_files(decider: Decider, paths: list[Path], root: Path | None = None) -> Report:
+    """Run every case (for a caller that only wants the counts and the coverage)."""
+    report = Report()
+    for _result in run_cases(decider, paths, report, root):
+        pass
     return report
 
 
@@ -145,32 +170,66 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str
     missing = [p for p in targets if not p.exists()]
     for p in missing:
         click.echo(f"lumakras: {p}: no such case file or folder", err=True)
-    report = run_files(decider, [p for p in targets if p.exists()], Path.cwd())
-    rows = coverage(decider, report.reached, list(payers) or None) if show_coverage else []
+    report = Report()
+    results = run_cases(decider, [p for p in targets if p.exists()], report, Path.cwd())
+
+    def tail() -> dict[str, Any]:  # what only the end of the run knows
+        rows = coverage(decider, report.reached, list(payers) or None) if show_coverage else []
+        return {"malformed": report.malformed, **({"coverage": rows} if show_coverage else {})}
+
     if as_json:
-        click.echo(json_safe(json.dumps({
-            "passed": [c.name for c in report.passed],
-            "failed": [{"case": c.name, "file": str(c.source), "differences": p} for c, p in report.failed],
-            "malformed": report.malformed,
-            **({"coverage": rows} if show_coverage else {}),
-        }, indent=2, ensure_ascii=False)))
+        write_json(results, tail)
     else:
-        if verbose:
-            for case in report.passed:
-                click.echo(one_line(f"PASS  {case.source}: {case.name}"))
-        for case, problems in report.failed:
-            click.echo(one_line(f"FAIL  {case.source}: {case.name}"))
-            for problem in problems:
-                click.echo(one_line(f"        {problem}"))
-        for message in report.malformed:
-            click.echo(f"lumakras: {message}", err=True)
+        write_text(results, verbose)
         if show_coverage:
             click.echo("")
-            click.echo(render_coverage(rows))
-        total = len(report.passed) + len(report.failed)
-        click.echo(f"{total} cases in {report.files} files: {len(report.passed)} passed, "
-                   f"{len(report.failed)} failed" + (f", {len(report.malformed)} files malformed"
-                                                     if report.malformed else ""))
+            click.echo(render_coverage(tail()["coverage"]))
+        total = report.passed + report.failed
+        click.echo(f"{total} cases in {report.files} files: {report.passed} passed, "
+                   f"{report.failed} failed" + (f", {len(report.malformed)} files malformed"
+                                                if report.malformed else ""))
     if report.malformed or missing:
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_PROBLEMS if report.failed else 0)
+
+
+def echo(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+def write_text(results: Iterable[Result | CaseError], verbose: bool) -> None:
+    """For people, as the cases run: each failure with its differences (-v: each pass too); a malformed
+    file is one line on stderr."""
+    for r in results:
+        if isinstance(r, CaseError):
+            click.echo(f"lumakras: {r}", err=True)
+        elif r.problems:
+            click.echo(one_line(f"FAIL  {r.source}: {r.name}"))
+            for problem in r.problems:
+                click.echo(one_line(f"        {problem}"))
+        elif verbose:
+            click.echo(one_line(f"PASS  {r.source}: {r.name}"))
+
+
+def write_json(results: Iterable[Result | CaseError], tail: Callable[[], dict[str, Any]]) -> None:
+    """{"passed": [names], "failed": [{case, file, differences}], "malformed": [...], "coverage"?}: the
+    passes written as the cases run, the failures kept in a temporary file until then; a malformed file is
+    also one line on stderr."""
+    body = JsonObject(echo)
+    passed = body.array("passed")
+    with Spill() as failed:
+        for r in results:
+            if isinstance(r, CaseError):
+                click.echo(f"lumakras: {r}", err=True)
+            elif r.problems:
+                failed.add({"case": r.name, "file": r.source, "differences": r.problems})
+            else:
+                passed.add(r.name)
+        passed.close()
+        array = body.array("failed")
+        for f in failed:
+            array.add(f)
+        array.close()
+    for key, value in tail().items():
+        body.field(key, value)
+    body.close()

@@ -138,3 +138,27 @@ def test_the_project_cases_leave_no_coverage_gap() -> None:
     assert result.exit_code == 0, result.output
     assert "✘ gap  " not in result.output and "gaps:" not in result.output
     assert result.output.count("no gaps") == 2
+
+
+def test_results_are_written_as_the_cases_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """Text and JSON: a case's line is out before the next case runs (nothing of a case is kept)."""
+    from lumakras_logic.runner import Result, write_json, write_text
+
+    seen: list[str] = []
+
+    def results():  # each result yielded after looking at what was written for the one before
+        yield Result("first", "a.yaml", ["centene: decision is 'deny', expected 'approve'"])
+        seen.append(capsys.readouterr().out)
+        yield Result("second", "b.yaml", [])
+        seen.append(capsys.readouterr().out)
+
+    write_text(results(), verbose=True)
+    assert seen[0] == "FAIL  a.yaml: first\n        centene: decision is 'deny', expected 'approve'\n"
+    assert seen[1] == "PASS  b.yaml: second\n"
+    seen.clear()
+    write_json(results(), lambda: {"malformed": []})
+    assert "".join(seen) == '{\n  "passed": [\n    "second"'  # the failure waits in a temporary file
+    report = json.loads("".join(seen) + capsys.readouterr().out)
+    assert report == {"passed": ["second"], "malformed": [],
+                      "failed": [{"case": "first", "file": "a.yaml",
+                                  "differences": ["centene: decision is 'deny', expected 'approve'"]}]}
