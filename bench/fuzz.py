@@ -2,12 +2,14 @@
 
     python bench/fuzz.py                      # 5,000 mutants, seed 1
     python bench/fuzz.py --n 20000 --seed 7 --keep crashes/
+    python bench/fuzz.py --command impact     # the same mutants through impact (or compare)
 
 Each mutant is a request file made from one of queries/*.yaml by a seeded mutation: a field's value of
 another type, a YAML tag its type refuses, huge numbers, deep nesting, long texts and lists, control and
 bidi characters, duplicate keys, an alias bomb, bytes that are not UTF-8, a truncated or flipped file, a
 FIFO, a link to /dev/zero, a folder. Mutants are decided in batches (`lumakras decide ... --payer all
---json`), each batch opened and closed by a good request, and every batch must keep the contract:
+--json`, or `compare --json`, or `impact --json -v` between the kb and itself), each batch opened and
+closed by a good request, and every batch must keep the contract:
 
 - exit status 0 or 2, never a traceback;
 - every error line starts with 'lumakras: ', names its file and is at most 400 characters;
@@ -143,7 +145,31 @@ def mutant(rng: random.Random, bases: list[tuple[str, dict]], folder: Path, inde
     return path
 
 
-def check_batch(paths: list[Path], run: Callable[[list[str]], subprocess.CompletedProcess]) -> str | None:
+def _decided(out: object) -> set[str]:
+    return {a.get("provenance", {}).get("request_source") for a in out or []}  # type: ignore[union-attr]
+
+
+def _compared(out: object) -> set[str]:
+    return {c.get("source") for c in out or []}  # type: ignore[union-attr]
+
+
+def _impacted(out: object) -> set[str]:
+    body = out if isinstance(out, dict) else {}
+    return {c.get("source") for c in [*body.get("changes", []), *body.get("unchanged", [])]}
+
+
+# Each command fuzzed: its arguments around the files, the files its JSON output answers, and whether it
+# reads a folder as the requests in it (an empty folder is then nothing to answer, not a file lost).
+COMMANDS: dict[str, tuple[Callable[[list[str]], list[str]], Callable[[object], set[str]], bool]] = {
+    "decide": (lambda files: ["decide", *files, "--payer", "all", "--json"], _decided, False),
+    "compare": (lambda files: ["compare", *files, "--json"], _compared, True),
+    "impact": (lambda files: ["impact", "--old", "kb", "--new", "kb", "--payer", "all", "--json", "-v", *files],
+               _impacted, True),
+}
+
+
+def check_batch(paths: list[Path], run: Callable[[list[str]], subprocess.CompletedProcess],
+                answered_by: Callable[[object], set[str]] = _decided, folders: bool = False) -> str | None:
     """The contract on one batch; None if it holds, else why not."""
     files = [str(GOOD), *map(str, paths), str(GOOD)]
     proc = run(files)
@@ -157,29 +183,29 @@ def check_batch(paths: list[Path], run: Callable[[list[str]], subprocess.Complet
             return f"error line: {line[:200]!r} ({len(line)} characters)"
         named |= {f for f in files if line.startswith(f"lumakras: {f}:")}
     try:
-        answers = json.loads(proc.stdout) if proc.stdout.strip() else []
+        answered = answered_by(json.loads(proc.stdout) if proc.stdout.strip() else [])
     except json.JSONDecodeError as exc:
         return f"stdout is not JSON: {exc}"
-    answered = {a.get("provenance", {}).get("request_source") for a in answers}
     if str(GOOD) not in answered:
         return "the good requests around the mutants were not answered"
-    lost = [f for f in files if f not in answered and f not in named]
+    lost = [f for f in files if f not in answered and f not in named
+            and not (folders and Path(f).is_dir() and not Path(f).is_symlink() and not any(Path(f).iterdir()))]
     if lost:
         return f"{len(lost)} files neither answered nor named, e.g. {lost[0]}"
     return None
 
 
 def fuzz(n: int, seed: int, batch: int = 100, keep: Path | None = None,
-         timeout: float = 300) -> tuple[int, list[Failure]]:
+         timeout: float = 300, command: str = "decide") -> tuple[int, list[Failure]]:
     rng = random.Random(seed)
     bases = _bases()
     failures: list[Failure] = []
+    argv, answered_by, folders = COMMANDS[command]
 
     def run(files: list[str]) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run([sys.executable, "-m", "lumakras_logic.cli", "decide", *files, "--payer", "all",
-                                   "--json"], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                                  errors="replace")
+            return subprocess.run([sys.executable, "-m", "lumakras_logic.cli", *argv(files)], capture_output=True,
+                                  text=True, cwd=ROOT, timeout=timeout, errors="replace")
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess([], -1, "", f"no answer within {timeout} s")
 
@@ -189,7 +215,7 @@ def fuzz(n: int, seed: int, batch: int = 100, keep: Path | None = None,
         while done < n:
             size = min(batch, n - done)
             paths = [mutant(rng, bases, folder, done + i) for i in range(size)]
-            why = check_batch(paths, run)
+            why = check_batch(paths, run, answered_by, folders)
             if why is not None:
                 failures.append(Failure(paths, why))
                 if keep is not None:
@@ -213,9 +239,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--command", choices=sorted(COMMANDS), default="decide",
+                        help="the command the batches are given to (JSON output)")
     args = parser.parse_args()
-    n, failures = fuzz(args.n, args.seed, args.batch, args.keep)
-    print(f"{n} mutants tried in batches of {args.batch}: {len(failures)} batches broke the contract")
+    n, failures = fuzz(args.n, args.seed, args.batch, args.keep, command=args.command)
+    print(f"{n} mutants tried in batches of {args.batch} by {args.command}: {len(failures)} batches broke the "
+          "contract")
     for f in failures:
         print(f"  - {f.why}")
     sys.exit(1 if failures else 0)

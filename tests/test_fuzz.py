@@ -17,3 +17,9 @@ def test_a_seeded_batch_of_mutants_keeps_the_contract() -> None:
     n, failures = fuzz(200, seed=11, batch=100)
     assert n == 200
     assert [f.why for f in failures] == []
+
+
+def test_the_same_kind_of_mutants_keep_the_contract_through_compare_and_impact() -> None:
+    for command in ("compare", "impact"):
+        n, failures = fuzz(100, seed=13, batch=100, command=command)
+        assert (command, [f.why for f in failures]) == (command, [])
