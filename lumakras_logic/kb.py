@@ -71,12 +71,20 @@ class KbError(Exception):
     """A knowledge base that cannot be loaded or is inconsistent; the message names file:line."""
 
 
+def shipped_dir() -> Path:
+    """Where the shipped data lies (kb/, scenarios/, queries/): inside the installed package, where the
+    wheel puts it (setup.py), or at the top of a source checkout (an editable install)."""
+    package = Path(__file__).resolve().parent
+    inside = package / "shipped"
+    return inside if (inside / "kb").is_dir() else package.parent
+
+
 def default_kb_dir() -> Path:
-    """kb/ beside the package (a source checkout or editable install), or $LUMAKRAS_KB."""
+    """$LUMAKRAS_KB, else the shipped kb/ (shipped_dir)."""
     env = os.environ.get("LUMAKRAS_KB")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "kb"
+    return shipped_dir() / "kb"
 
 
 def kb_files(dirs: list[Path]) -> list[tuple[Path, str]]:
@@ -88,6 +96,7 @@ def _kb_files(dirs: list[Path]) -> list[tuple[Path, str, str]]:
     """(path, name to show, name for the digest): the last is the folder's own name and the path within
     it ('kb/engine/tests.dl'), so that a digest does not depend on where the command runs."""
     out: list[tuple[Path, str, str]] = []
+    shipped = (shipped_dir() / "kb").resolve()
     for d in dirs:
         if d.is_file():
             out.append((d, str(d), d.name))
@@ -95,7 +104,10 @@ def _kb_files(dirs: list[Path]) -> list[tuple[Path, str, str]]:
         if not d.is_dir():
             raise KbError(f"{d}: no such knowledge-base folder")
         for f in sorted(d.rglob("*.dl")):  # a link loop or a folder named *.dl is reported when read
-            out.append((f, _display(f), f"{d.resolve().name}/{f.relative_to(d).as_posix()}"))
+            name = f"{d.resolve().name}/{f.relative_to(d).as_posix()}"
+            # the shipped kb is shown as kb/...: its answers read the same wherever the command runs and
+            # wherever the package is installed; another kb by its path, from the working folder if it can be
+            out.append((f, name if d.resolve() == shipped else _display(f), name))
     return out
 
 
