@@ -17,6 +17,7 @@ class BuildWithShippedData(build_py):
         super().run()
         root = Path(__file__).resolve().parent
         target = Path(self.build_lib) / "lumakras_logic" / "shipped"
+        shutil.rmtree(target, ignore_errors=True)  # a build folder left from before holds no stale kb file
         for name in SHIPPED:
             if (root / name).is_dir():
                 shutil.copytree(root / name, target / name, dirs_exist_ok=True,

@@ -192,6 +192,45 @@ def check_command(kb_paths: tuple[Path, ...], kb_dirs: tuple[Path, ...]) -> None
                f"({payers}); every pathway can be met")
 
 
+@main.command("schema")
+@click.argument("what", type=click.Choice(["request"]), default="request")
+@_kb_option
+def schema_command(what: str, kb_dirs: tuple[Path, ...]) -> None:
+    """Print the JSON Schema (draft 2020-12) of the request document.
+
+    It is made from the loader's own field table, so a document it accepts is one the loader reads (the
+    loader also checks what a schema cannot: a birth date after the request date, an age that disagrees
+    with the birth date, duplicate keys, sizes). `payer` takes the payers of the kb (--kb). The copy in
+    docs/request.schema.json is the shipped kb's; docs/requests.md explains every field.
+
+    \b
+    Examples:
+      lumakras schema request > request.schema.json
+      lumakras schema request --kb kb --kb my-payer/
+    """
+    import json
+
+    from .schema import request_schema
+
+    click.echo(json.dumps(request_schema(tuple(_decider(kb_dirs).kb.payers())), indent=2, ensure_ascii=False))
+
+
+@main.command("template")
+def template_command() -> None:
+    """Print a request to fill in: every field with an example value and a comment on what it holds.
+
+    The template is itself a valid request (an NSCLC request both payers approve): edit it, then decide it.
+
+    \b
+    Examples:
+      lumakras template > my-request.yaml
+      lumakras template | lumakras decide - --payer all
+    """
+    from .template import request_template
+
+    click.echo(request_template(), nl=False)
+
+
 def _payer(decider: Decider, payer: str | None) -> str | None:
     if payer is None or payer == "all" or payer in decider.kb.payers():
         return payer

@@ -35,7 +35,7 @@ from .cases import CaseError, load_cases
 from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail, quiet_worker
 from .engine import Derivation
 from .kb import KbError, kb_files, natural_key
-from .request import _HANDLED_TOP, Request, RequestError, parse_request, read_document, token_key
+from .request import TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # The kinds of change, in the order they are shown; a (case, payer) may have several.
@@ -86,7 +86,7 @@ def is_case_file(doc: Any) -> bool:
 def looks_like_request(doc: Any) -> bool:
     """Whether a document found in a folder is meant as a request: a mapping with at least one field of
     REQUESTS.md. Anything else (a list, an empty file, some tool's config) is clearly not one."""
-    return isinstance(doc, dict) and any(key in _HANDLED_TOP for key in doc)
+    return isinstance(doc, dict) and any(key in TOP_FIELDS for key in doc)
 
 
 def parse_once(doc: Any, source: str, today: dt.date | None) -> Request:

@@ -1,4 +1,4 @@
-"""Read a request document (../shared/spec/REQUESTS.md) into ground facts, as data.
+"""Read a request document (docs/requests.md, docs/request.schema.json) into ground facts, as data.
 
 The loader checks types and enumerations, keeps "absent" (no fact) apart from "documented as not"
 (a fact with false, negative or an empty list), and normalizes names so that the kb can match them
@@ -154,7 +154,7 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 # Field specifications
 # --------------------------------------------------------------------------------------------------------
 
-_UNKNOWN = "unknown field{hint} (see REQUESTS.md; own fields may start with x_)"
+_UNKNOWN = "unknown field{hint} (see docs/requests.md; own fields may start with x_)"
 
 
 class _Reader:
@@ -289,78 +289,106 @@ def _kind(value: Any) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-# (section, field) -> how to read it and store it: kind is 'scalar', 'list', 'names' or 'special'
-_Spec = tuple[str, Callable[[_Reader, Any, str], Any] | None]
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of the request document: what it holds and how the loader reads it. The loader, FIELD_TYPES
+    (what the abstraction of the request space reads), the JSON Schema (schema.py) and the template a
+    person fills in are all made from this one table, so they cannot disagree.
 
-_SECTION_FIELDS: dict[str, dict[str, _Spec]] = {
-    "member": {
-        "age": ("scalar", lambda r, v, p: r.number(v, p, whole=True)),
-        "birth_date": ("special", lambda r, v, p: r.date(v, p)),
-    },
-    "diagnosis": {
-        "condition": ("scalar", lambda r, v, p: token_key(r.text(v, p))),
-        "histology": ("scalar", lambda r, v, p: r.choice(v, p, HISTOLOGIES)),
-        "disease_state": ("list", lambda r, v, p: r.choices(v, p, DISEASE_STATES)),
-        "kras_g12c": ("scalar", lambda r, v, p: r.choice(v, p, KRAS_RESULTS)),
-        "kras_test": ("scalar", lambda r, v, p: r.choice(v, p, KRAS_TESTS)),
-    },
-    "prescriber": {
-        "specialty": ("scalar", lambda r, v, p: token_key(r.text(v, p))),
-        "oncologist_consulted": ("scalar", lambda r, v, p: r.boolean(v, p)),
-    },
-    "medication": {
-        "product": ("scalar", lambda r, v, p: r.choice(v, p, PRODUCTS)),
-        "dose_mg_per_day": ("scalar", lambda r, v, p: r.number(v, p, positive=True)),
-        "with": ("names", None),
-        "dose_evidence": ("scalar", lambda r, v, p: r.boolean(v, p)),
-        "generic_unsuitable": ("scalar", lambda r, v, p: r.boolean(v, p)),
-    },
-    "continuation": {
-        "via_plan_benefit": ("scalar", lambda r, v, p: r.boolean(v, p)),
-        "days_on_therapy": ("scalar", lambda r, v, p: r.number(v, p, whole=True)),
-        "responding": ("scalar", lambda r, v, p: r.boolean(v, p)),
-        "new_dose_mg_per_day": ("scalar", lambda r, v, p: r.number(v, p, positive=True)),
-    },
+    kind: id | date | payer (read on their own), whole | number (0 or more; `positive`: more than 0),
+    text (matched as a token: lower case, spaces and hyphens as '_'), bool, choice (one of `choices`, written
+    in any case, spaces or hyphens for '_'), choice_list (one choice or a list of them), names (a drug list:
+    a string or a list of strings and {name, kind} entries)."""
+
+    kind: str
+    doc: str
+    choices: tuple[str, ...] = ()
+    positive: bool = False
+    example: Any = None
+
+
+FIELDS: dict[str, FieldSpec] = {
+    "id": FieldSpec("id", "names the request in all output (required)", example="REQ-0001"),
+    "date": FieldSpec("date", "the date of the request, YYYY-MM-DD (default: today)", example="2026-03-01"),
+    "payer": FieldSpec("payer", "a payer of the kb (centene, cigna); the CLI's --payer overrides it",
+                       example="centene"),
+    "member.age": FieldSpec("whole", "age in years (or give member.birth_date)", example=64),
+    "member.birth_date": FieldSpec("date", "birth date, YYYY-MM-DD: the age is computed on `date`",
+                                   example="1961-05-02"),
+    "diagnosis.condition": FieldSpec(
+        "text", "the cancer: a condition, a synonym or an ICD-10-CM code (nsclc, colorectal, C34.90, ...)",
+        example="nsclc"),
+    "diagnosis.histology": FieldSpec("choice", "with an organ-level condition (lung cancer, C34.90): which cancer",
+                                     HISTOLOGIES, example="adenocarcinoma"),
+    "diagnosis.disease_state": FieldSpec("choice_list", "zero or more disease states", DISEASE_STATES,
+                                         example=["metastatic"]),
+    "diagnosis.kras_g12c": FieldSpec("choice", "the KRAS G12C mutation", KRAS_RESULTS, example="positive"),
+    "diagnosis.kras_test": FieldSpec("choice", "how the mutation was determined", KRAS_TESTS,
+                                     example="fda_approved"),
+    "prescriber.specialty": FieldSpec("text", "free text: oncology, medical oncology, pulmonology, ...",
+                                      example="oncology"),
+    "prescriber.oncologist_consulted": FieldSpec("bool", "prescribed in consultation with an oncologist",
+                                                 example=True),
+    "medication.product": FieldSpec("choice", "the brand or the generic", PRODUCTS, example="lumakras"),
+    "medication.dose_mg_per_day": FieldSpec("number", "the dose asked for, mg per day", positive=True,
+                                            example=960),
+    "medication.with": FieldSpec("names", "anticancer drugs prescribed together with sotorasib ([] = documented "
+                                          "monotherapy)", example=[]),
+    "medication.dose_evidence": FieldSpec("bool", "guideline or peer-reviewed support for the dose was submitted",
+                                          example=False),
+    "medication.generic_unsuitable": FieldSpec("bool", "generic sotorasib is contraindicated or caused clinically "
+                                                       "significant adverse effects", example=False),
+    "continuation.via_plan_benefit": FieldSpec("bool", "currently receiving sotorasib through this payer's "
+                                                       "benefit", example=True),
+    "continuation.days_on_therapy": FieldSpec("whole", "how long the member has received sotorasib, in days",
+                                              example=45),
+    "continuation.responding": FieldSpec("bool", "the member is responding positively to therapy", example=True),
+    "continuation.new_dose_mg_per_day": FieldSpec("number", "present only when the request is a dose increase",
+                                                  positive=True, example=1200),
+    "line_of_business": FieldSpec("choice", "the member's line of business (marketplace: Centene's HIM)",
+                                  LINES_OF_BUSINESS, example="medicaid"),
+    "request_type": FieldSpec("choice", "initial or continuation (default: initial)", REQUEST_TYPES,
+                              example="initial"),
+    "requested_months": FieldSpec("whole", "the duration asked for, in months", positive=True, example=12),
+    "prior_therapies": FieldSpec("names", "systemic anticancer drugs or regimens received before",
+                                 example=["carboplatin", "pemetrexed", "pembrolizumab"]),
+    "intolerant_to": FieldSpec("names", "drugs or classes the member cannot tolerate (a class covers its members)",
+                               example=[]),
+    "unable_to_tolerate_combination": FieldSpec("bool", "the prescriber attests the member cannot tolerate "
+                                                        "combination therapy", example=False),
 }
 
-_TOP_FIELDS: dict[str, _Spec] = {
-    "line_of_business": ("scalar", lambda r, v, p: r.choice(v, p, LINES_OF_BUSINESS)),
-    "request_type": ("scalar", lambda r, v, p: r.choice(v, p, REQUEST_TYPES)),
-    "requested_months": ("scalar", lambda r, v, p: r.number(v, p, positive=True, whole=True)),
-    "prior_therapies": ("names", None),
-    "intolerant_to": ("names", None),
-    "unable_to_tolerate_combination": ("scalar", lambda r, v, p: r.boolean(v, p)),
-}
+_OWN_READING = ("id", "date", "payer")  # kinds read by parse_request itself, not by store()
+# The sections (member, diagnosis, ...) and the fields of each, in the table's order.
+SECTIONS: dict[str, list[str]] = {}
+for _path in FIELDS:
+    if "." in _path:
+        _section, _name = _path.split(".", 1)
+        SECTIONS.setdefault(_section, []).append(_name)
 
 # What each field holds, as the abstraction of the request space (abstraction.py) needs to know it:
 # (kind, choices), kind one of whole | number (> 0) | text | bool | choice | choice_list | names.
 FIELD_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "member.age": ("whole", ()),
-    "diagnosis.condition": ("text", ()),
-    "diagnosis.histology": ("choice", HISTOLOGIES),
-    "diagnosis.disease_state": ("choice_list", DISEASE_STATES),
-    "diagnosis.kras_g12c": ("choice", KRAS_RESULTS),
-    "diagnosis.kras_test": ("choice", KRAS_TESTS),
-    "prescriber.specialty": ("text", ()),
-    "prescriber.oncologist_consulted": ("bool", ()),
-    "medication.product": ("choice", PRODUCTS),
-    "medication.dose_mg_per_day": ("number", ()),
-    "medication.with": ("names", ()),
-    "medication.dose_evidence": ("bool", ()),
-    "medication.generic_unsuitable": ("bool", ()),
-    "continuation.via_plan_benefit": ("bool", ()),
-    "continuation.days_on_therapy": ("whole", ()),
-    "continuation.responding": ("bool", ()),
-    "continuation.new_dose_mg_per_day": ("number", ()),
-    "line_of_business": ("choice", LINES_OF_BUSINESS),
-    "request_type": ("choice", REQUEST_TYPES),
-    "requested_months": ("whole", ()),
-    "prior_therapies": ("names", ()),
-    "intolerant_to": ("names", ()),
-    "unable_to_tolerate_combination": ("bool", ()),
-}
+    path: (spec.kind, spec.choices) for path, spec in FIELDS.items() if spec.kind not in (*_OWN_READING, "date")}
 
-_HANDLED_TOP = {"id", "date", "payer", *(_SECTION_FIELDS), *(_TOP_FIELDS)}
+TOP_FIELDS = {path for path in FIELDS if "." not in path} | set(SECTIONS)  # what a request's top level may hold
+
+
+def _read(r: _Reader, spec: FieldSpec, value: Any, path: str) -> Any:
+    """A field's value as its spec reads it (RequestError naming `path` when it cannot)."""
+    if spec.kind in ("whole", "number"):
+        return r.number(value, path, positive=spec.positive, whole=spec.kind == "whole")
+    if spec.kind == "text":
+        return token_key(r.text(value, path))
+    if spec.kind == "bool":
+        return r.boolean(value, path)
+    if spec.kind == "choice":
+        return r.choice(value, path, spec.choices)
+    if spec.kind == "choice_list":
+        return r.choices(value, path, spec.choices)
+    if spec.kind == "date":
+        return r.date(value, path)
+    raise AssertionError(f"{path}: a field of kind {spec.kind} is read by parse_request")
 
 
 def _is_extension(key: str) -> bool:
@@ -385,16 +413,17 @@ def parse_request(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "
     date_ok = doc.get("date") is None
     born: Any = _BAD
 
-    def store(path: str, kind: str, reader: Callable[[_Reader, Any, str], Any] | None, value: Any) -> None:
-        if kind == "scalar":
-            read = r.attempt(reader, r, value, path)  # type: ignore[arg-type]
+    def store(path: str, value: Any) -> None:
+        spec = FIELDS[path]
+        if spec.kind not in ("names", "choice_list"):
+            read = r.attempt(_read, r, spec, value, path)
             if read is not _BAD:
                 req.scalars[path] = read
-        elif kind == "list":
-            read = r.attempt(reader, r, value, path)  # type: ignore[arg-type]
+        elif spec.kind == "choice_list":
+            read = r.attempt(_read, r, spec, value, path)
             if read is not _BAD:
                 req.lists[path] = read
-        elif kind == "names":
+        else:
             entries = r.attempt(r.names, value, path)
             if entries is _BAD:
                 return
@@ -411,7 +440,7 @@ def parse_request(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "
             req.lists[path] = keys
 
     for key, value in doc.items():
-        if value is None and key in _HANDLED_TOP:
+        if value is None and key in TOP_FIELDS:
             continue
         if key == "id":
             req.id = r.attempt(r.text, value, "id")
@@ -421,13 +450,13 @@ def parse_request(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "
                 req.date, date_ok = day, True
         elif key == "payer":
             req.payer = r.attempt(_payer, r, value, payers)
-        elif key in _TOP_FIELDS:
-            store(key, *_TOP_FIELDS[key], value)
-        elif key in _SECTION_FIELDS:
+        elif key in FIELDS and "." not in key:
+            store(key, value)
+        elif key in SECTIONS:
             body = r.attempt(r.mapping, value, key)
             if body is _BAD:
                 continue
-            fields = _SECTION_FIELDS[key]
+            fields = SECTIONS[key]
             for name, item in body.items():
                 path = f"{key}.{name}"
                 if name not in fields:
@@ -438,13 +467,13 @@ def parse_request(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "
                 elif name == "birth_date":
                     born = r.attempt(r.date, item, path)
                 else:
-                    store(path, *fields[name], item)
+                    store(path, item)
             if key == "diagnosis" and "diagnosis.condition" in req.scalars:
                 req.written.setdefault(req.scalars["diagnosis.condition"], str(body["condition"]).strip())
             if key == "prescriber" and "prescriber.specialty" in req.scalars:
                 req.written.setdefault(req.scalars["prescriber.specialty"], str(body["specialty"]).strip())
         elif not _is_extension(key):
-            r.unknown(key, key, sorted(_HANDLED_TOP))
+            r.unknown(key, key, sorted(TOP_FIELDS))
     if born is not _BAD and date_ok:
         r.attempt(_age_from_birth_date, r, req, born)
     if r.problems:

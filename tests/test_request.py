@@ -375,12 +375,20 @@ def test_odd_string_does_not_create_a_predicate(decider):
         query("evil", "?X")
 
 
-def test_field_types_name_every_field_the_reader_reads() -> None:
-    from lumakras_logic.request import _SECTION_FIELDS, _TOP_FIELDS, FIELD_TYPES
+def test_every_field_of_the_table_is_read_from_its_example() -> None:
+    """The field table (request.FIELDS) is what the loader reads: a request made of every field's example
+    is read whole, each field into the fact it names, and FIELD_TYPES is the table less what is read apart."""
+    from lumakras_logic.request import FIELD_TYPES, FIELDS
 
-    read = {f"{section}.{key}" for section, fields in _SECTION_FIELDS.items() for key, (kind, _r) in fields.items()
-            if kind != "special"} | set(_TOP_FIELDS)
-    assert read == set(FIELD_TYPES)
+    doc: dict = {}
+    for path, spec in FIELDS.items():
+        section, _, name = path.rpartition(".")
+        (doc.setdefault(section, {}) if section else doc)[name] = spec.example
+    doc["member"].pop("age")  # the birth date gives it (64 on the example's date)
+    req = parse_request(doc, "every-field.yaml", ("centene", "cigna"))
+    assert set(req.scalars) | set(req.lists) == set(FIELD_TYPES)
+    assert req.scalars["member.age"] == 64 and req.id == "REQ-0001" and req.payer == "centene"
+    assert set(FIELD_TYPES) == {p for p, s in FIELDS.items() if s.kind not in ("id", "date", "payer")}
 
 
 # --------------------------------------------------------------------------------------------------------
