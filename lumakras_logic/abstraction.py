@@ -50,9 +50,9 @@ from itertools import combinations, product
 from typing import Any
 
 from .api import Decider
-from .engine import MET, NOT_DOCUMENTED, NOT_MET
 from .kb import KbError, KnowledgeBase, assert_facts, natural_key, query, retract_facts
 from .kbtext import Var
+from .policy import MET, NOT_DOCUMENTED, NOT_MET
 from .request import FIELD_TYPES, Request, RequestError, name_key, token_key
 
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
@@ -155,11 +155,7 @@ class Space:
                 else:
                     out = frozenset(rows.values())
             else:
-                how = node.how or "all"
-                acc = {engine._units[how]}
-                for part in node.parts:
-                    acc = {engine._kleene[(how, a, b)] for a in acc for b in walk(part)}
-                out = frozenset(acc)
+                out = frozenset(engine.model.combine_sets(node.how or "all", (walk(part) for part in node.parts)))
             memo[n] = out
             return out
 

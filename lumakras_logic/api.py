@@ -27,8 +27,11 @@ class Outcome:
 class Decider:
     """A loaded knowledge base with its engine and explainer."""
 
-    def __init__(self, kb_dirs: list[Path] | None = None, today: dt.date | None = None) -> None:
-        self.kb: KnowledgeBase = load_kb(kb_dirs)
+    def __init__(self, kb_dirs: list[Path] | None = None, today: dt.date | None = None,
+                 kb: KnowledgeBase | None = None) -> None:
+        """Load the kb of `kb_dirs` (default: the shipped one), or take an already loaded `kb` (check.py
+        lints a kb it loaded itself, problems and all)."""
+        self.kb: KnowledgeBase = kb if kb is not None else load_kb(kb_dirs)
         self.engine = Engine(self.kb)
         self.explainer = Explainer(self.kb)
         self.today = today

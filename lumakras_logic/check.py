@@ -25,10 +25,9 @@ from typing import Any
 
 from .abstraction import build_space
 from .api import Decider
-from .engine import MET, Engine
-from .explain import Explainer
 from .kb import KbError, KnowledgeBase
 from .kbtext import Statement, Var
+from .policy import MET
 from .request import FIELD_TYPES
 
 
@@ -289,8 +288,7 @@ class _Checker:
     def unsatisfiable_pathways(self) -> list[Problem]:
         """Pathways no request can satisfy. Needs a kb without other problems (it decides requests)."""
         kb = self.kb
-        decider = Decider.__new__(Decider)
-        decider.kb, decider.engine, decider.explainer, decider.today = kb, Engine(kb), Explainer(kb), None
+        decider = Decider(kb=kb)
         try:
             # a first pass on the candidates the tests name: a witness it finds is a request the engine
             # replays; only a pathway it finds none for needs the whole abstraction

@@ -24,8 +24,9 @@ import click
 from .api import Decider
 from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
 from .concepts import UNTAGGED, Concepts
-from .engine import MET, NOT_DOCUMENTED, NOT_MET, Derivation
+from .engine import Derivation
 from .kb import KbError
+from .policy import MET, NOT_DOCUMENTED, NOT_MET
 from .request import Request, RequestError, load_request
 from .stream import JsonArray
 

@@ -14,7 +14,7 @@ request type, and in each part:
 3. groups the fields that tagged criteria (kb/vocab/concepts.dl) read together, across payers, into blocks,
    and enumerates each block on its own into the distinct statuses of its criteria;
 4. takes the product of the blocks' statuses as the part's points, and folds each payer's status vector up
-   its policy's tree once, with the kb's Kleene table and the engine's own decision rule (Engine.conclude);
+   its policy's tree once, with the policy model's Kleene table and decision rule (PolicyModel.conclude);
 5. covers the points where the decisions differ by regions: products of criterion statuses, grown
    greedily as wide as they can be without taking in a point of another outcome, each with its size and a
    witness request that is replayed through the engine before it is believed.
@@ -46,7 +46,7 @@ from .cliutil import quiet_worker
 from .concepts import Concepts
 from .diff_plan import ALL, CONDITION, RECORDED, Diagnosis, Part, diagnoses, plan_part
 from .diff_points import Found, Outcome, enumerate_parts
-from .engine import MET
+from .policy import MET
 from .request import FIELD_TYPES, Request, RequestError
 
 

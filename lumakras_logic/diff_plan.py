@@ -5,7 +5,7 @@ one part per distinct status vector of the criteria on the diagnosis. What the d
 alone decide is fixed; the criteria they leave free are the part's variables (the topmost tagged criteria,
 kb/vocab/concepts.dl), each with the program that folds its leaves; the values of each field are grouped into
 classes every free criterion treats alike; and fields read together by a criterion form blocks. A Part is data
-and the engine (its decision rule, pure Python): a forked worker process needs nothing else."""
+and the policy model (its decision rule, plain data): a forked worker process needs nothing else."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typing import Any
 from .abstraction import ABSENT, OTHER_TEXT, Joined, Space
 from .api import Decider
 from .concepts import Concepts
-from .engine import MET, NOT_DOCUMENTED, NOT_MET, Engine
 from .kb import KbError, natural_key
+from .policy import MET, NOT_DOCUMENTED, NOT_MET, PolicyModel
 from .request import FIELD_TYPES
 
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
@@ -72,15 +72,11 @@ class Part:
     classes: dict[str, list[Klass]]
     plans: dict[str, PayerPlan]
     lobs: list[Any]
-    kleene: dict[tuple[str, str, str], str]
-    units: dict[str, str]
-    outcome_rank: dict[str, int]
-    outcomes: dict[str, dict[str, str]]
+    model: PolicyModel
     domain_sizes: dict[str, int]
     blocks: list[Block] = field(default_factory=list)
     key: str = CONDITION  # the diagnosis field (a joint field when the rules read the histology with it)
     diagnosis: Diagnosis | None = None
-    engine: Engine | None = None  # its decision rule (Engine.conclude, Engine.referral): pure Python
 
     @property
     def label(self) -> str:
@@ -182,10 +178,9 @@ def plan_part(decider: Decider, space: Space, market: str, condition: Any, reque
     blocks = _blocks(plans)
     lobs = list(space.domains.get("line_of_business") or [*FIELD_TYPES["line_of_business"][1], ABSENT])
     return Part(market=market, condition=condition, request_type=request_type, classes=classes,
-                plans=plans, lobs=lobs, kleene=engine._kleene, units=engine._units,
-                outcome_rank=engine._outcome_rank, outcomes=engine._outcomes,
+                plans=plans, lobs=lobs, model=engine.model,
                 domain_sizes={f: len(space.domains[f]) for f in classes}, blocks=blocks, key=diagnosis_key,
-                diagnosis=diagnosis, engine=engine)
+                diagnosis=diagnosis)
 
 
 def _blocks(plans: dict[str, PayerPlan]) -> list[Block]:
@@ -213,7 +208,7 @@ def _plan_payer(decider: Decider, space: Space, concepts: Concepts, payer: str, 
                 assignment: dict[str, Any]) -> PayerPlan:
     kb, engine = decider.kb, decider.engine
     # the candidates, and the parts of a referring one: a referral names its target by its met part
-    roots = list(candidates) + [part for w in candidates if engine._outcomes[payer][w] == "refer"
+    roots = list(candidates) + [part for w in candidates if engine.model.outcomes[payer][w] == "refer"
                                 for part in kb.node(payer, w).parts]
     const: dict[str, str] = {}
     seen: set[str] = set()
@@ -256,8 +251,7 @@ def _plan_payer(decider: Decider, space: Space, concepts: Concepts, payer: str, 
     referring: dict[str, list[tuple[str, dict[str, str]]]] = {}
     for w in kb.pathways[payer]:
         if w.outcome == "refer":
-            referring[w.id] = [(part, {lob: t for (p, pw, c, lob), t in engine._targets.items()
-                                       if p == payer and pw == w.id and c == part})
+            referring[w.id] = [(part, engine.model.referral_targets(payer, w.id, part))
                                for part in kb.node(payer, w.id).parts]
     fields = sorted({f for v in variables for _, f in programs[v][1]})
     asks: dict[str, list[str]] = defaultdict(list)

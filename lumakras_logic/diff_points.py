@@ -7,7 +7,7 @@ those blocks (the distinct statuses of its criteria there), far smaller than the
 block (Centene's continuation criteria and Cigna's criteria multiply in the joint space, not in either own
 space). In its own space every point is a status vector of the payer's criteria; their statuses are periodic
 byte patterns, folded up the payer's tree with the kb's Kleene table a whole array at a time, and the
-decision is read off by an automaton built from the engine's own decision rule (Engine.conclude,
+decision is read off by an automaton built from the policy model's decision rule (PolicyModel.conclude,
 Engine.referral) over every status the candidate pathways take.
 
 Each payer's outcomes are covered greedily by products of its criterion statuses (cubes) that take in no
@@ -30,7 +30,7 @@ from typing import Any
 from .abstraction import ABSENT
 from .cliutil import quiet_worker
 from .diff_plan import ALL, STATUSES, Block, Part
-from .engine import MET, NOT_DOCUMENTED, NOT_MET
+from .policy import MET, NOT_DOCUMENTED, NOT_MET
 
 Outcome = tuple[str, str | None, tuple[str | None, ...]]  # decision, pathway, referral target per lob
 SubStatus = tuple[tuple[str, ...], int, dict[str, int]]  # a block's statuses, their weight, a field-class witness
@@ -43,7 +43,7 @@ def block_statuses(part: Part, block: Block) -> tuple[list[SubStatus], int]:
     """The distinct statuses of a block's criteria over the classes of its fields, heaviest first, and the
     number of field-class combinations enumerated."""
     out: dict[tuple[str, ...], list[Any]] = {}
-    kleene, units = part.kleene, part.units
+    combine = part.model.combine
     programs = []
     for payer, v in block.variables:
         plan = part.plans[payer]
@@ -60,10 +60,7 @@ def block_statuses(part: Part, block: Block) -> tuple[list[SubStatus], int]:
             for leaf, f in leaves:
                 status[leaf] = part.classes[f][chosen[f]].status[(payer, leaf)]
             for node, how, parts in steps:
-                result = units[how]
-                for p in parts:
-                    result = kleene[(how, result, status[p])]
-                status[node] = result
+                status[node] = combine(how, [status[p] for p in parts])
             vector.append(status[v])
         weight = 1
         for f, i in chosen.items():
@@ -149,7 +146,9 @@ class _Arrays:
     two arrays are combined digit by digit as one big integer (a * base + b), then translated by a table."""
 
     def __init__(self, part: Part, space: PayerSpace) -> None:
-        names = sorted({s for k in part.kleene for s in k[1:]} | set(part.kleene.values()) | set(part.units.values()))
+        model = part.model
+        names = sorted({s for k in model.kleene for s in k[1:]} | set(model.kleene.values())
+                       | set(model.units.values()))
         self.part, self.space, self.names = part, space, names
         self.code = {s: i for i, s in enumerate(names)}
         self.base = 4
@@ -171,7 +170,7 @@ class _Arrays:
 
     def fold(self, how: str, a: int | bytes, b: int | bytes) -> int | bytes:
         """Kleene `how` of two status values (a code for a constant, or an array)."""
-        k, names, code = self.part.kleene, self.names, self.code
+        k, names, code = self.part.model.kleene, self.names, self.code
 
         def f(x: int, y: int) -> int:
             if x >= len(names) or y >= len(names):
@@ -209,20 +208,20 @@ def decide_space(part: Part, space: PayerSpace) -> None:
     for v in plan.variables:
         value[v] = arrays.variable(v)
     for node, how, parts in plan.upper:
-        acc: int | bytes = code[part.units[how]]
+        acc: int | bytes = code[part.model.units[how]]
         for p in parts:
             acc = arrays.fold(how, acc, value[p])
         value[node] = acc
     inputs = list(dict.fromkeys([*plan.candidates, *(p for w in plan.candidates
                                                       for p, _t in plan.referring.get(w, [])
-                                                      if part.outcomes[plan.payer][w] == "refer")]))
+                                                      if part.model.outcomes[plan.payer][w] == "refer")]))
     present = []
     for x in inputs:
         got = value.get(x, code[NOT_DOCUMENTED])
         present.append((got,) if isinstance(got, int) else tuple(c for c in range(len(arrays.names))
                                                                  if got.find(bytes([c])) >= 0))
     key = (space.payer, tuple(plan.candidates), tuple(inputs), tuple(present), tuple(map(repr, part.lobs)),
-           id(part.engine))
+           id(part.model))
     if key not in _AUTOMATA:
         _AUTOMATA[key] = _automaton(part, space.payer, plan.candidates, inputs, present, arrays.names)
     levels, outcomes = _AUTOMATA[key]
@@ -247,7 +246,7 @@ def decide_space(part: Part, space: PayerSpace) -> None:
 def _automaton(part: Part, payer: str, candidates: list[str], inputs: list[str], present: list[tuple[int, ...]],
                names: list[str]) -> tuple[list[dict[tuple[int, int], int]], list[Outcome]]:
     """The minimal automaton reading the inputs' statuses in order; its last states are outcomes."""
-    engine = part.engine
+    model = part.model
     base = 4
     while base < len(names):
         base *= 2
@@ -258,10 +257,10 @@ def _automaton(part: Part, payer: str, candidates: list[str], inputs: list[str],
 
     def state(i: int, status: dict[str, str]) -> int:
         if i == len(inputs):
-            decision, chosen = engine.conclude(payer, candidates, status)
+            decision, chosen = model.conclude(payer, candidates, status)
             targets: tuple[str | None, ...] = ()
             if decision == "refer" and chosen:
-                targets = tuple(engine.referral("any" if lob is ABSENT else lob, payer, chosen, status)[0]
+                targets = tuple(model.referral("any" if lob is ABSENT else lob, payer, chosen, status)[0]
                                 for lob in part.lobs)
             return outcomes.setdefault((decision, chosen, targets), len(outcomes))
         children = tuple((c, state(i + 1, {**status, inputs[i]: names[c]})) for c in present[i])

@@ -25,8 +25,8 @@ from .concepts import Concepts
 from .diff import DiffResult, PartResult, Region, run_diff
 from .diff_plan import RECORDED
 from .diff_points import default_jobs
-from .engine import MET, NOT_DOCUMENTED, NOT_MET
 from .kb import KbError, KnowledgeBase, default_kb_dir, natural_key
+from .policy import MET, NOT_DOCUMENTED, NOT_MET
 
 _STATUS_WORDS = {MET: "met", NOT_MET: "not met", NOT_DOCUMENTED: "not documented"}
 # The order regions are reported in: a decision one way and the opposite the other way first.

@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .kb import KbError, KnowledgeBase, assert_facts, query, retract_facts
+from .policy import PolicyModel
 from .request import Request, RequestError
 
 # Every request is asserted under the same internal number and retracted before the next one: pyDatalog
 # keeps every constant it has seen, so a fresh number per request would grow its tables without end.
 _RID = 1
-
-MET, NOT_MET, NOT_DOCUMENTED = "met", "not_met", "not_documented"
-
 
 @dataclass
 class Row:
@@ -56,14 +54,7 @@ class Engine:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        table = {(how, a, b): out for how, a, b, out in query("kleene", "?H", "?A", "?B", "?O")}
-        units = dict(query("kleene_unit", "?H", "?U"))
-        self._kleene, self._units = table, units
-        self._outcome_rank = dict(query("outcome_rank", "?O", "?K"))
-        self._outcomes = {p: {w.id: w.outcome for w in ws} for p, ws in kb.pathways.items()}
-        self._targets: dict[tuple[str, str, str, str], str] = {}
-        for p, w, c, lob, pol in kb.ask("refer_target", "?P", "?W", "?C", "?L", "?Pol"):
-            self._targets[(p, w, c, lob)] = pol
+        self.model = PolicyModel.from_kb(kb)  # the decision rule: every tool folds and concludes with it
 
     # public -----------------------------------------------------------------------------------------
     def decide(self, request: Request, payer: str) -> Derivation:
@@ -121,11 +112,8 @@ class Engine:
                                    f"required by the {payer} policy ({kb.policies[payer].id}) but not given")
 
     def combine(self, how: str, statuses: list[str]) -> str:
-        """Fold statuses with the kb's Kleene table for `how`."""
-        result = self._units[how]
-        for status in statuses:
-            result = self._kleene[(how, result, status)]
-        return result
+        """Fold statuses with the kb's Kleene table for `how` (the policy model's)."""
+        return self.model.combine(how, statuses)
 
     def _derive(self, rid: int, request: Request, payer: str, rows: dict[str, list[Row]]) -> Derivation:
         kb = self.kb
@@ -166,33 +154,11 @@ class Engine:
                           candidates=candidates)
 
     def candidates(self, payer: str, request_type: str) -> list[str]:
-        """The pathways a request of this type is reviewed under: those for its own type first, then those
-        for any type, each in the policy's order. So where two pathways refer, the one for the request's own
-        type names the referral (reading 12: a continuation new to the plan referred by II.B and I.D goes
-        where II.B says)."""
-        pathways = self.kb.pathways[payer]
-        return [w.id for w in pathways if w.request_type == request_type] + \
-            [w.id for w in pathways if w.request_type == "any"]
+        return self.model.candidates(payer, request_type)
 
     def conclude(self, payer: str, candidates: list[str], status: dict[str, str]) -> tuple[str, str | None]:
-        """The decision and its pathway from the statuses of the candidate pathways. DECISIONS.md: the
-        decision is the "one of the following" of the candidates: met is the outcome of the best-ranked met
-        pathway, not_documented is pend, not_met is deny."""
-        overall = self.combine("any", [status[w] for w in candidates])
-        if overall == MET:
-            outcome = self._outcomes[payer]
-            chosen = min((w for w in candidates if status[w] == MET),
-                         key=lambda w: self._outcome_rank.get(outcome[w], 99))
-            return outcome[chosen], chosen
-        return ("pend" if overall == NOT_DOCUMENTED else "deny"), None
+        return self.model.conclude(payer, candidates, status)
 
     def referral(self, lob: str, payer: str, pathway: str,
                  status: dict[str, str]) -> tuple[str | None, str | None]:
-        """The policy a referring pathway sends the request to, and the criterion that names it."""
-        for part in self.kb.node(payer, pathway).parts:
-            if status.get(part) == MET:
-                target = self._targets.get((payer, pathway, part, lob)) or \
-                    self._targets.get((payer, pathway, part, "any"))
-                if target:
-                    return target, part
-        return None, None
+        return self.model.referral(lob, payer, pathway, status)

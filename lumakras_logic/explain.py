@@ -11,8 +11,9 @@ from typing import Any
 
 from . import __version__
 from .concepts import Concepts
-from .engine import MET, NOT_DOCUMENTED, NOT_MET, Derivation, Row
+from .engine import Derivation, Row
 from .kb import KnowledgeBase, Node
+from .policy import MET, NOT_DOCUMENTED, NOT_MET
 
 # Which parts of a node justify its status (the derivation, pruned): by how it combines and its status.
 _JUSTIFYING = {

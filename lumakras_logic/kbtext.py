@@ -102,7 +102,7 @@ def tokenize(text: str, path: str, errors: list[KbSyntaxError] | None = None) ->
     return tokens
 
 
-class _Parser:
+class Parser:
     """Recursive descent over one statement's tokens; builds its normalized text."""
 
     def __init__(self, tokens: list[Token], path: str) -> None:
@@ -326,7 +326,7 @@ def parse_text(text: str, path: str, errors: list[KbSyntaxError] | None = None) 
 
 
 def _finish(tokens: list[Token], path: str, comment_block: list[str]) -> Statement:
-    parser = _Parser(tokens, path)
+    parser = Parser(tokens, path)
     text, head, is_fact, values = parser.statement()
     args = tuple(values)
     return Statement(

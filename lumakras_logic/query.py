@@ -59,7 +59,7 @@ from .engine import Derivation
 from .escape import json_safe, one_line, shown
 from .inputs import InputError, read_text
 from .kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
-from .kbtext import KbSyntaxError, Token, Var, _Parser, tokenize
+from .kbtext import KbSyntaxError, Parser, Token, Var, tokenize
 from .request import Fact, RequestError, load_request
 
 # The predicates a request becomes (kb/engine/request.dl), with their arities.
@@ -145,7 +145,7 @@ def parse_query(text: str, source: str = "query") -> Query:
         tokens = [t for t in tokenize(text, source) if t.kind not in ("comment", "newline")]
         if not tokens:
             raise KbSyntaxError(source, 1, "empty query: write atoms joined by &, e.g. drug(X)")
-        parser = _Parser(tokens, source)
+        parser = Parser(tokens, source)
         conditions: list[Condition] = []
         while True:
             start, atoms_before = parser.i, len(parser.body_atoms)

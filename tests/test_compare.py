@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from conftest import ROOT, TODAY, shared_decider
 
 from lumakras_logic.compare import AGREES, DIFFERS, KINDS, ONE_SIDED, Comparer, Comparison, Row, compare_command
-from lumakras_logic.engine import MET, NOT_DOCUMENTED, NOT_MET
+from lumakras_logic.policy import MET, NOT_DOCUMENTED, NOT_MET
 from lumakras_logic.request import load_request
 
 QUERIES = ROOT / "queries"
