@@ -16,10 +16,11 @@ import click
 
 from . import __version__
 from .api import Decider, Outcome
-from .cliutil import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
-from .cliutil import EXIT_BAD_KB, EXIT_PROBLEMS, UnixGroup, kb_option, load_decider
+from .cliutil import UnixGroup, kb_option, load_decider
 from .compare import compare_command
 from .diff_report import diff_command
+from .exits import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
+from .exits import EXIT_BAD_KB, EXIT_PROBLEMS
 from .impact import impact_command
 from .inputs import DEFAULT as DEFAULT_LIMITS
 from .inputs import Limits, set_limits

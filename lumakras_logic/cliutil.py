@@ -1,27 +1,17 @@
-"""What every `lumakras` subcommand shares: the --kb option, loading the kb, and the exit statuses.
-
-Exit status: 0 done (whatever the decisions); 1 a check or a test found problems; 2 bad input (a
-request, a case file, a query), named on one line; 3 the knowledge base could not be loaded.
-"""
+"""What every `lumakras` subcommand shares: the --kb option, loading the kb, and the group that runs the
+commands as a Unix tool (the exit statuses are in exits.py)."""
 
 from __future__ import annotations
 
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from .api import Decider
+from .exits import EXIT_BAD_KB, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, fail
 from .kb import KbError
-
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_BAD_INPUT = 2
-EXIT_BAD_KB = 3
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
-EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 kb_option = click.option(
     "--kb", "kb_dirs", multiple=True, type=click.Path(path_type=Path),
@@ -30,25 +20,12 @@ kb_option = click.option(
 )
 
 
-def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
-    """One line on stderr, then exit with `status`."""
-    click.echo(f"lumakras: {message}", err=True)
-    sys.exit(status)
-
-
 def load_decider(kb_dirs: tuple[Path, ...] | list[Path]) -> Decider:
     """The kb of --kb (or the shipped one) with its engine; a kb that cannot load exits 3."""
     try:
         return Decider(list(kb_dirs) or None)
     except KbError as exc:
         fail(f"knowledge base: {exc}", EXIT_BAD_KB)
-
-
-def quiet_worker() -> None:
-    """A worker process (diff's pools) leaves Ctrl-C to its parent, which stops the pool, and dies at once on
-    SIGTERM (Pool.terminate): no worker prints a traceback or outlives its parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class UnixGroup(click.Group):

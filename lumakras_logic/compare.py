@@ -22,9 +22,10 @@ from typing import Any
 import click
 
 from .api import Decider
-from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
+from .cliutil import kb_option, load_decider
 from .concepts import UNTAGGED, Concepts
 from .engine import Derivation
+from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
 from .kb import KbError
 from .policy import MET, NOT_DOCUMENTED, NOT_MET
 from .request import Request, RequestError, load_request

@@ -42,10 +42,10 @@ from typing import Any
 
 from .abstraction import ABSENT, build_space
 from .api import Decider
-from .cliutil import quiet_worker
 from .concepts import Concepts
 from .diff_plan import ALL, CONDITION, RECORDED, Diagnosis, Part, diagnoses, plan_part
 from .diff_points import Found, Outcome, enumerate_parts
+from .exits import quiet_worker
 from .policy import MET
 from .request import FIELD_TYPES, Request, RequestError
 

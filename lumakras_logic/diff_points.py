@@ -28,8 +28,8 @@ from itertools import product
 from typing import Any
 
 from .abstraction import ABSENT
-from .cliutil import quiet_worker
 from .diff_plan import ALL, STATUSES, Block, Part
+from .exits import quiet_worker
 from .policy import MET, NOT_DOCUMENTED, NOT_MET
 
 Outcome = tuple[str, str | None, tuple[str | None, ...]]  # decision, pathway, referral target per lob

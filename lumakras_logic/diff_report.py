@@ -20,11 +20,12 @@ from typing import Any
 import click
 import yaml
 
-from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail, kb_option
+from .cliutil import kb_option
 from .concepts import Concepts
 from .diff import DiffResult, PartResult, Region, run_diff
 from .diff_plan import RECORDED
 from .diff_points import default_jobs
+from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail
 from .kb import KbError, KnowledgeBase, default_kb_dir, natural_key
 from .policy import MET, NOT_DOCUMENTED, NOT_MET
 

@@ -32,8 +32,8 @@ import click
 
 from .api import Decider
 from .cases import CaseError, load_cases
-from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail, quiet_worker
 from .engine import Derivation
+from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail, quiet_worker
 from .kb import KbError, kb_files, natural_key
 from .request import TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
 

@@ -54,9 +54,10 @@ from pyDatalog import pyDatalog
 from pyDatalog.pyParser import Literal, Term
 
 from .api import Decider
-from .cliutil import EXIT_BAD_INPUT, EXIT_BAD_KB, fail, kb_option, load_decider
+from .cliutil import kb_option, load_decider
 from .engine import Derivation
 from .escape import json_safe, one_line, shown
+from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
 from .inputs import InputError, read_text
 from .kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
 from .kbtext import KbSyntaxError, Parser, Token, Var, tokenize

@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from .cliutil import fail, kb_option, load_decider
+from .cliutil import kb_option, load_decider
+from .exits import fail
 from .kb import KnowledgeBase, natural_key
 
 HOW_WORDS = {"all": "all of", "any": "any of", "not": "not"}

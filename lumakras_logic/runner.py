@@ -21,8 +21,9 @@ import click
 from .abstraction import STATUSES, build_space, node_ids
 from .api import Decider
 from .cases import CaseError, load_cases, run_case_full
-from .cliutil import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail, kb_option, load_decider
+from .cliutil import kb_option, load_decider
 from .escape import one_line
+from .exits import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail
 from .stream import JsonObject, Spill
 
 SHORT = {"met": "met", "not_met": "not_met", "not_documented": "not_doc"}
