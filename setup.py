@@ -1,6 +1,6 @@
 """The shipped data goes into the wheel: kb/, scenarios/ and the example requests of queries/ stay at the
 top of the repository (where policy authors edit them) and are copied into the built package as
-lumakras_logic/shipped/, where an installed lumakras finds them (lumakras_logic/kb.py, default_kb_dir).
+lumakras_logic/shipped/, where an installed lumakras finds them (lumakras_logic/core/kb.py, default_kb_dir).
 Everything else about the build is in pyproject.toml."""
 
 import shutil

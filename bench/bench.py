@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lumakras_logic.api import Decider  # noqa: E402
+from lumakras_logic.core.api import Decider  # noqa: E402
 
 # One base request per pathway; the generator varies them.
 BASES = {

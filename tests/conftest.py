@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from lumakras_logic.api import Decider
-from lumakras_logic.cases import Case, CaseError, load_cases, run_case
+from lumakras_logic.authoring.cases import Case, CaseError, load_cases, run_case
 from lumakras_logic.cli import main
+from lumakras_logic.core.api import Decider
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from lumakras_logic.check import check_kb
+from lumakras_logic.authoring.check import check_kb
 from lumakras_logic.cli import main
-from lumakras_logic.kbtext import parse_text
+from lumakras_logic.core.kbtext import parse_text
 
 FIXTURES = ROOT / "tests" / "fixtures" / "check"
 KB = ROOT / "kb"

@@ -18,9 +18,18 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import ROOT, TODAY, shared_decider
 
-from lumakras_logic.compare import AGREES, DIFFERS, KINDS, ONE_SIDED, Comparer, Comparison, Row, compare_command
-from lumakras_logic.policy import MET, NOT_DOCUMENTED, NOT_MET
-from lumakras_logic.request import load_request
+from lumakras_logic.analysis.compare import (
+    AGREES,
+    DIFFERS,
+    KINDS,
+    ONE_SIDED,
+    Comparer,
+    Comparison,
+    Row,
+    compare_command,
+)
+from lumakras_logic.core.policy import MET, NOT_DOCUMENTED, NOT_MET
+from lumakras_logic.core.request import load_request
 
 QUERIES = ROOT / "queries"
 EXAMPLES = sorted([*QUERIES.glob("*.yaml"), *QUERIES.glob("*.json")])

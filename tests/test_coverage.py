@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import CASES, ROOT, shared_decider
 
-from lumakras_logic.abstraction import ABSENT
-from lumakras_logic.cases import load_cases
-from lumakras_logic.request import RequestError, load_request
+from lumakras_logic.authoring.abstraction import ABSENT
+from lumakras_logic.authoring.cases import load_cases
+from lumakras_logic.core.request import RequestError, load_request
 
 
 def _ids(prefix: str, first: int, last: int) -> list[str]:
@@ -110,7 +110,7 @@ ALLOWED_NODES = {
 
 @pytest.fixture(scope="module")
 def space():
-    from lumakras_logic.abstraction import build_space
+    from lumakras_logic.authoring.abstraction import build_space
 
     return build_space(shared_decider())
 
@@ -144,7 +144,7 @@ def _vectors(space, key: str) -> set:
 
 
 def test_joint_fields_read_together() -> None:
-    from lumakras_logic.abstraction import build_space
+    from lumakras_logic.authoring.abstraction import build_space
 
     space = build_space(shared_decider())
     # condition_is reads the histology through kb/engine/diagnoses.dl; at_most_field reads the field its Param
@@ -165,7 +165,7 @@ def test_joint_fields_read_together() -> None:
 
 
 def test_drug_list_entries_of_every_form(space) -> None:
-    from lumakras_logic.abstraction import UNKNOWN_DRUG, Kind
+    from lumakras_logic.authoring.abstraction import UNKNOWN_DRUG, Kind
 
     entries = {e for alike in space.entries["medication.with"].values() for e in alike}
     decider = shared_decider()

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from conftest import ROOT, TODAY, invoke
 
-from lumakras_logic.abstraction import ABSENT
-from lumakras_logic.api import Decider
-from lumakras_logic.diff import Differ
-from lumakras_logic.diff_points import analyse_part, block_statuses, decide_space, payer_space
+from lumakras_logic.analysis.diff import Differ
+from lumakras_logic.analysis.diff_points import analyse_part, block_statuses, decide_space, payer_space
+from lumakras_logic.authoring.abstraction import ABSENT
+from lumakras_logic.core.api import Decider
 
 SCENARIOS = ROOT / "scenarios"
 

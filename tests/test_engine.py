@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TODAY, shared_decider
 
-from lumakras_logic import kb as kb_module
-from lumakras_logic.api import Decider
-from lumakras_logic.kb import kb_files, query
-from lumakras_logic.kbtext import parse_file
-from lumakras_logic.request import RequestError, load_request
+from lumakras_logic.core import kb as kb_module
+from lumakras_logic.core.api import Decider
+from lumakras_logic.core.kb import kb_files, query
+from lumakras_logic.core.kbtext import parse_file
+from lumakras_logic.core.request import RequestError, load_request
 
 MET, NOT_MET, ND = "met", "not_met", "not_documented"
 STATUSES = (MET, NOT_MET, ND)

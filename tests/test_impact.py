@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner, Result
 from conftest import ROOT, TODAY
 
-from lumakras_logic.impact import impact_command, is_case_file, kb_file_digests, looks_like_request
+from lumakras_logic.analysis.impact import impact_command, is_case_file, kb_file_digests, looks_like_request
 
 KB = ROOT / "kb"
 ACME = ROOT / "tests" / "fixtures" / "acme"
@@ -300,7 +300,7 @@ def test_each_change_is_written_before_the_next_case_is_read(age21: Path, reques
 
     from click.testing import CliRunner
 
-    import lumakras_logic.impact as impact
+    import lumakras_logic.analysis.impact as impact
 
     written: list[str] = []
     seen_at_third: list[str] = []
@@ -331,8 +331,8 @@ def test_a_kb_that_fails_on_a_request_in_the_old_process_exits_3_naming_the_old_
     """A KbError met while the old kb decides (in its own process) is the old side's failure, exit 3."""
     import multiprocessing
 
-    import lumakras_logic.impact as impact
-    from lumakras_logic.kb import KbError
+    import lumakras_logic.analysis.impact as impact
+    from lumakras_logic.core.kb import KbError
 
     old = tmp_path / "kb"
     shutil.copytree(KB, old)

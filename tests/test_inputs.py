@@ -1,4 +1,4 @@
-"""The input boundary (lumakras_logic/inputs.py): every way a file can be wrong is one line naming the file
+"""The input boundary (lumakras_logic/core/inputs.py): every way a file can be wrong is one line naming the file
 (and the field or line), exit 2, and the rest of a batch is still answered; nothing blocks, nothing runs away."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from lumakras_logic.escape import one_line, shown
-from lumakras_logic.inputs import DEFAULT, InputError, Limits, read_document
+from lumakras_logic.core.escape import one_line, shown
+from lumakras_logic.core.inputs import DEFAULT, InputError, Limits, read_document
 
 GOOD = ROOT / "queries" / "centene-approve-nsclc-I.A.yaml"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, shared_decider
 
-from lumakras_logic.kb import KbError, load_kb
+from lumakras_logic.core.kb import KbError, load_kb
 
 INITIAL = Path("payers/centene/initial.dl")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import shared_decider
 
-from lumakras_logic.kb import KbError, default_kb_dir, load_kb, query
-from lumakras_logic.kbtext import KbSyntaxError, Var, parse_text
+from lumakras_logic.core.kb import KbError, default_kb_dir, load_kb, query
+from lumakras_logic.core.kbtext import KbSyntaxError, Var, parse_text
 
 # --------------------------------------------------------------------------------------------------------
 # Accepted

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from lumakras_logic.names import MAX_PARTS, split_entry
-from lumakras_logic.request import name_key
+from lumakras_logic.core.names import MAX_PARTS, split_entry
+from lumakras_logic.core.request import name_key
 
 
 def knows(*names: str):

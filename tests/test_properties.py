@@ -21,8 +21,8 @@ from conftest import TODAY, shared_decider
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lumakras_logic.names import split_entry
-from lumakras_logic.request import RequestError, name_key, token_key
+from lumakras_logic.core.names import split_entry
+from lumakras_logic.core.request import RequestError, name_key, token_key
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

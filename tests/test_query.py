@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, invoke
 
+from lumakras_logic.authoring.query import QueryError, ask, parse_query, request_facts, rule_text, run_query
 from lumakras_logic.cli import main
-from lumakras_logic.query import QueryError, ask, parse_query, request_facts, rule_text, run_query
 
 APPROVE = "queries/centene-approve-nsclc-I.A.yaml"
 DENY = "queries/centene-deny-prior-krazati.yaml"

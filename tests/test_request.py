@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lumakras_logic.names import split_entry
-from lumakras_logic.request import FIELD_TYPES, RequestError, load_request, parse_request
+from lumakras_logic.core.names import split_entry
+from lumakras_logic.core.request import FIELD_TYPES, RequestError, load_request, parse_request
 
 TODAY = dt.date(2026, 6, 1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,7 +367,7 @@ def test_odd_string_is_carried_verbatim(decider, tmp_path):
 
 
 def test_odd_string_does_not_create_a_predicate(decider):
-    from lumakras_logic.kb import KbError, query
+    from lumakras_logic.core.kb import KbError, query
 
     req = decider.parse({"id": "E", "line_of_business": "commercial", "prior_therapies": [EVIL]}, "e.yaml")
     decider.answer(req, "all")
@@ -378,7 +378,7 @@ def test_odd_string_does_not_create_a_predicate(decider):
 def test_every_field_of_the_table_is_read_from_its_example() -> None:
     """The field table (request.FIELDS) is what the loader reads: a request made of every field's example
     is read whole, each field into the fact it names, and FIELD_TYPES is the table less what is read apart."""
-    from lumakras_logic.request import FIELD_TYPES, FIELDS
+    from lumakras_logic.core.request import FIELD_TYPES, FIELDS
 
     doc: dict = {}
     for path, spec in FIELDS.items():
@@ -528,7 +528,7 @@ def test_unknown_value_with_nothing_close_has_no_suggestion(doc):
 
 
 def test_a_clean_request_does_not_import_rapidfuzz():
-    code = ("import sys, lumakras_logic.request as r\n"
+    code = ("import sys, lumakras_logic.core.request as r\n"
             "r.parse_request({'id': 'C', 'line_of_business': 'medicaid', 'prior_therapies': ['x']}, 'c.yaml')\n"
             "print('rapidfuzz' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
@@ -602,7 +602,7 @@ def test_other_lists_have_no_parts():
 
 def test_a_list_built_by_other_code_keeps_working():
     """abstraction.py and the diff fill request.lists directly: each entry is its own only part."""
-    from lumakras_logic.request import Request
+    from lumakras_logic.core.request import Request
 
     req = Request(id="A", source="(abstraction)", date=TODAY, payer=None)
     req.lists["prior_therapies"] = ["krazati", "a/b"]
@@ -694,7 +694,7 @@ def test_histology_absent_is_no_fact():
 
 
 def test_histology_field_type():
-    from lumakras_logic.request import FIELD_TYPES, HISTOLOGIES
+    from lumakras_logic.core.request import FIELD_TYPES, HISTOLOGIES
 
     assert FIELD_TYPES["diagnosis.histology"] == ("choice", HISTOLOGIES)
     assert HISTOLOGIES == ("adenocarcinoma", "squamous_cell", "small_cell", "neuroendocrine", "other")

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, invoke, shared_decider
 
+from lumakras_logic.authoring.rules import RulesError, build_rules, describe_test, render_rules
 from lumakras_logic.cli import main
-from lumakras_logic.rules import RulesError, build_rules, describe_test, render_rules
 
 
 def run(*args: str | Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TODAY, invoke, shared_decider
 
-from lumakras_logic.runner import coverage, run_files
+from lumakras_logic.authoring.runner import coverage, run_files
 
 APPROVE = ROOT / "queries" / "centene-approve-nsclc-I.A.yaml"
 KRAZATI = ROOT / "queries" / "centene-deny-prior-krazati.yaml"
@@ -142,7 +142,7 @@ def test_the_project_cases_leave_no_coverage_gap() -> None:
 
 def test_results_are_written_as_the_cases_run(capsys: pytest.CaptureFixture[str]) -> None:
     """Text and JSON: a case's line is out before the next case runs (nothing of a case is kept)."""
-    from lumakras_logic.runner import Result, write_json, write_text
+    from lumakras_logic.authoring.runner import Result, write_json, write_text
 
     seen: list[str] = []
 

@@ -1,4 +1,4 @@
-"""The request's JSON Schema (lumakras_logic/schema.py, docs/request.schema.json) agrees with the loader:
+"""The request's JSON Schema (lumakras_logic/core/schema.py, docs/request.schema.json) agrees with the loader:
 every example request is valid, and on documents with one field changed to an odd value, the schema
 accepts exactly what the loader reads (both made from request.FIELDS)."""
 
@@ -16,8 +16,8 @@ from conftest import ROOT, shared_decider
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumakras_logic.request import FIELDS, RequestError, parse_request
-from lumakras_logic.schema import request_schema
+from lumakras_logic.core.request import FIELDS, RequestError, parse_request
+from lumakras_logic.core.schema import request_schema
 
 SCHEMA = request_schema(shared_decider().kb.payers())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
@@ -100,7 +100,7 @@ def test_every_field_with_every_odd_value_is_judged_alike() -> None:
 
 
 def test_the_template_is_a_request_both_payers_approve(decider) -> None:
-    from lumakras_logic.template import request_template
+    from lumakras_logic.core.template import request_template
 
     doc = yaml.safe_load(request_template())
     assert VALIDATOR.is_valid(as_json(doc))

@@ -1,4 +1,4 @@
-"""Streamed output (lumakras_logic/stream.py) is exactly the JSON the tool would print at once, and a Spill
+"""Streamed output (lumakras_logic/core/stream.py) is exactly the JSON the tool would print at once, and a Spill
 gives back what it was given, in order."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lumakras_logic.escape import json_safe
-from lumakras_logic.stream import JsonArray, JsonObject, Spill
+from lumakras_logic.core.escape import json_safe
+from lumakras_logic.core.stream import JsonArray, JsonObject, Spill
 
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),

@@ -53,15 +53,15 @@ import click
 from pyDatalog import pyDatalog
 from pyDatalog.pyParser import Literal, Term
 
-from .api import Decider
-from .cliutil import kb_option, load_decider
-from .engine import Derivation
-from .escape import json_safe, one_line, shown
-from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
-from .inputs import InputError, read_text
-from .kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
-from .kbtext import KbSyntaxError, Parser, Token, Var, tokenize
-from .request import Fact, RequestError, load_request
+from ..cli.common import kb_option, load_decider
+from ..core.api import Decider
+from ..core.engine import Derivation
+from ..core.escape import json_safe, one_line, shown
+from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
+from ..core.inputs import InputError, read_text
+from ..core.kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
+from ..core.kbtext import KbSyntaxError, Parser, Token, Var, tokenize
+from ..core.request import Fact, RequestError, load_request
 
 # The predicates a request becomes (kb/engine/request.dl), with their arities.
 REQUEST_PREDICATES: dict[str, int] = {

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .api import Decider
-from .engine import Derivation
-from .escape import shown
-from .inputs import InputError, read_document
-from .request import RequestError, load_request
+from ..core.api import Decider
+from ..core.engine import Derivation
+from ..core.escape import shown
+from ..core.inputs import InputError, read_document
+from ..core.request import RequestError, load_request
 
 CHECKED = ("decision", "pathway", "approval_months", "refer_to", "refer_by", "nearest", "criteria", "because",
            "to_document", "unclassified", "error")

@@ -1,4 +1,4 @@
-"""`lumakras test`: run policy-author test cases (lumakras_logic/cases.py) like a test runner, and show
+"""`lumakras test`: run policy-author test cases (lumakras_logic/authoring/cases.py) like a test runner, and show
 which statuses of which criteria the cases drive (`--coverage`).
 
 Coverage compares what the cases reach with what the policy allows: the statuses some request can give
@@ -18,13 +18,13 @@ from typing import Any
 
 import click
 
+from ..cli.common import kb_option, load_decider
+from ..core.api import Decider
+from ..core.escape import one_line
+from ..core.exits import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail
+from ..core.stream import JsonObject, Spill
 from .abstraction import STATUSES, build_space, node_ids
-from .api import Decider
 from .cases import CaseError, load_cases, run_case_full
-from .cliutil import kb_option, load_decider
-from .escape import one_line
-from .exits import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail
-from .stream import JsonObject, Spill
 
 SHORT = {"met": "met", "not_met": "not_met", "not_documented": "not_doc"}
 

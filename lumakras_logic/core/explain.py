@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from .. import __version__
 from .concepts import Concepts
 from .engine import Derivation, Row
 from .kb import KnowledgeBase, Node

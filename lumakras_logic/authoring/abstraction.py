@@ -49,11 +49,11 @@ from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Any
 
-from .api import Decider
-from .kb import KbError, KnowledgeBase, assert_facts, natural_key, query, retract_facts
-from .kbtext import Var
-from .policy import MET, NOT_DOCUMENTED, NOT_MET
-from .request import FIELD_TYPES, Request, RequestError, name_key, token_key
+from ..core.api import Decider
+from ..core.kb import KbError, KnowledgeBase, assert_facts, natural_key, query, retract_facts
+from ..core.kbtext import Var
+from ..core.policy import MET, NOT_DOCUMENTED, NOT_MET
+from ..core.request import FIELD_TYPES, Request, RequestError, name_key, token_key
 
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
 DATE = "request_date"  # the pseudo-field of the kinds whose Subject is a drug (market facts)

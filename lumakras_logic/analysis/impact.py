@@ -30,12 +30,12 @@ from typing import Any
 
 import click
 
-from .api import Decider
-from .cases import CaseError, load_cases
-from .engine import Derivation
-from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail, quiet_worker
-from .kb import KbError, kb_files, natural_key
-from .request import TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
+from ..authoring.cases import CaseError, load_cases
+from ..core.api import Decider
+from ..core.engine import Derivation
+from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail, quiet_worker
+from ..core.kb import KbError, kb_files, natural_key
+from ..core.request import TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # The kinds of change, in the order they are shown; a (case, payer) may have several.

@@ -1,4 +1,4 @@
-"""`lumakras diff`: the report of where the payers' policies decide differently (lumakras_logic/diff.py).
+"""`lumakras diff`: the report of where the payers' policies decide differently (lumakras_logic/analysis/diff.py).
 
 A region is an outcome pair in one part of the space (a diagnosis, a request type, a market): "Centene
 approves under I.A, Cigna denies". Its description is the alternatives the cover found, each a product of
@@ -20,14 +20,14 @@ from typing import Any
 import click
 import yaml
 
-from .cliutil import kb_option
-from .concepts import Concepts
+from ..cli.common import kb_option
+from ..core.concepts import Concepts
+from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail
+from ..core.kb import KbError, KnowledgeBase, default_kb_dir, natural_key
+from ..core.policy import MET, NOT_DOCUMENTED, NOT_MET
 from .diff import DiffResult, PartResult, Region, run_diff
 from .diff_plan import RECORDED
 from .diff_points import default_jobs
-from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail
-from .kb import KbError, KnowledgeBase, default_kb_dir, natural_key
-from .policy import MET, NOT_DOCUMENTED, NOT_MET
 
 _STATUS_WORDS = {MET: "met", NOT_MET: "not met", NOT_DOCUMENTED: "not documented"}
 # The order regions are reported in: a decision one way and the opposite the other way first.

@@ -2,7 +2,7 @@
 
 Exit status: 0 every request answered (whatever the decision); 1 `check` or `test` found problems; 2 a
 request, case or query could not be read (the others are still answered); 3 the knowledge base could not
-be loaded (lumakras_logic/cliutil.py).
+be loaded (lumakras_logic/cli/common.py).
 """
 
 from __future__ import annotations
@@ -14,22 +14,22 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .api import Decider, Outcome
-from .cliutil import UnixGroup, kb_option, load_decider
-from .compare import compare_command
-from .diff_report import diff_command
-from .exits import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
-from .exits import EXIT_BAD_KB, EXIT_PROBLEMS
-from .impact import impact_command
-from .inputs import DEFAULT as DEFAULT_LIMITS
-from .inputs import Limits, set_limits
-from .kb import KbError
-from .query import query_command
-from .render import summary, to_json, why
-from .rules import rules_command
-from .runner import test_command
-from .stream import JsonArray
+from .. import __version__
+from ..analysis.compare import compare_command
+from ..analysis.diff_report import diff_command
+from ..analysis.impact import impact_command
+from ..authoring.query import query_command
+from ..authoring.rules import rules_command
+from ..authoring.runner import test_command
+from ..core.api import Decider, Outcome
+from ..core.exits import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
+from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS
+from ..core.inputs import DEFAULT as DEFAULT_LIMITS
+from ..core.inputs import Limits, set_limits
+from ..core.kb import KbError
+from ..core.render import summary, to_json, why
+from ..core.stream import JsonArray
+from .common import UnixGroup, kb_option, load_decider
 
 _kb_option = kb_option
 
@@ -176,7 +176,7 @@ def check_command(kb_paths: tuple[Path, ...], kb_dirs: tuple[Path, ...]) -> None
       lumakras check
       lumakras check kb
     """
-    from .check import check_kb
+    from ..authoring.check import check_kb
 
     dirs = [*kb_paths, *kb_dirs]
     problems, kb = check_kb(dirs or None)
@@ -211,7 +211,7 @@ def schema_command(what: str, kb_dirs: tuple[Path, ...]) -> None:
     """
     import json
 
-    from .schema import request_schema
+    from ..core.schema import request_schema
 
     click.echo(json.dumps(request_schema(tuple(_decider(kb_dirs).kb.payers())), indent=2, ensure_ascii=False))
 
@@ -227,7 +227,7 @@ def template_command() -> None:
       lumakras template > my-request.yaml
       lumakras template | lumakras decide - --payer all
     """
-    from .template import request_template
+    from ..core.template import request_template
 
     click.echo(request_template(), nl=False)
 

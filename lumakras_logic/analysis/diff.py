@@ -1,6 +1,6 @@
 """Where two payers' policies decide differently, over every request the abstraction can tell apart.
 
-The request space is the finite abstraction of lumakras_logic/abstraction.py: each field a criterion reads
+The request space is the finite abstraction of lumakras_logic/authoring/abstraction.py: each field a criterion reads
 gets representative values from the kb (the boundaries of its comparisons, its constants and sets, every
 condition with every histology, every drug-list entry the vocabulary can name and the lists they make, "not
 given"), one per distinct status vector of the criteria reading it. `diff` cuts that space by diagnosis (one
@@ -19,8 +19,8 @@ request type, and in each part:
    greedily as wide as they can be without taking in a point of another outcome, each with its size and a
    witness request that is replayed through the engine before it is believed.
 
-Steps 1-3 are lumakras_logic/diff_plan.py, 4-5 lumakras_logic/diff_points.py (worker processes); this module
-runs them over the markets, words the outcomes and writes and replays the witnesses; diff_report.py prints.
+Steps 1-3 are diff_plan.py, 4-5 diff_points.py (worker processes), both in lumakras_logic/analysis/; this
+module runs them over the markets, words the outcomes and writes and replays the witnesses; diff_report.py prints.
 
 The line of business and the requested duration decide no criterion, only durations and referral
 targets; they multiply the counts and are compared where both payers approve (durations).
@@ -40,14 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .abstraction import ABSENT, build_space
-from .api import Decider
-from .concepts import Concepts
+from ..authoring.abstraction import ABSENT, build_space
+from ..core.api import Decider
+from ..core.concepts import Concepts
+from ..core.exits import quiet_worker
+from ..core.policy import MET
+from ..core.request import FIELD_TYPES, Request, RequestError
 from .diff_plan import ALL, CONDITION, RECORDED, Diagnosis, Part, diagnoses, plan_part
 from .diff_points import Found, Outcome, enumerate_parts
-from .exits import quiet_worker
-from .policy import MET
-from .request import FIELD_TYPES, Request, RequestError
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list
     markets: list[tuple[str, Differ]] = []
     base_dirs = list(kb_dirs) if kb_dirs else None
     markets.append((RECORDED, Differ(Decider(base_dirs, today), RECORDED, payers)))
-    from .kb import default_kb_dir
+    from ..core.kb import default_kb_dir
 
     for scenario in scenarios:
         dirs = [*(base_dirs or [default_kb_dir()]), scenario]

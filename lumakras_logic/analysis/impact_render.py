@@ -1,4 +1,4 @@
-"""The output of `lumakras impact` (lumakras_logic/impact.py): text for people, markdown for a pull
+"""The output of `lumakras impact` (lumakras_logic/analysis/impact.py): text for people, markdown for a pull
 request, JSON for programs, each written record by record as the comparison makes them (a Report gets
 `start`, then `record` for each (case, payer) compared, then `finish`): the changes come as they are
 found, and what only the end knows (the counts, the unchanged cases -v lists, the kb files) last."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .escape import one_line
+from ..core.escape import one_line
+from ..core.stream import JsonArray, JsonObject, Spill, Write
 from .impact import DASH, Tally
-from .stream import JsonArray, JsonObject, Spill, Write
 
 
 def show(value: Any) -> str:

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.api import Decider
+from ..core.kb import KbError, KnowledgeBase
+from ..core.kbtext import Statement, Var
+from ..core.policy import MET
+from ..core.request import FIELD_TYPES
 from .abstraction import build_space
-from .api import Decider
-from .kb import KbError, KnowledgeBase
-from .kbtext import Statement, Var
-from .policy import MET
-from .request import FIELD_TYPES
 
 
 @dataclass(frozen=True)

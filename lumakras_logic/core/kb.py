@@ -74,7 +74,7 @@ class KbError(Exception):
 def shipped_dir() -> Path:
     """Where the shipped data lies (kb/, scenarios/, queries/): inside the installed package, where the
     wheel puts it (setup.py), or at the top of a source checkout (an editable install)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # lumakras_logic/
     inside = package / "shipped"
     return inside if (inside / "kb").is_dir() else package.parent
 

@@ -7,7 +7,7 @@ data alone: the policy ids, the criteria's ids and words, their statuses, and th
 
 Nothing here knows a payer, a concept, a criterion or a drug. Which criteria a payer's rows show is read from
 its derivation (the *focus* pathways: the one that decided, else the nearest one that could approve), and the
-concept each criterion asks about from the kb's tags (lumakras_logic/concepts.py).
+concept each criterion asks about from the kb's tags (lumakras_logic/core/concepts.py).
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from typing import Any
 
 import click
 
-from .api import Decider
-from .cliutil import kb_option, load_decider
-from .concepts import UNTAGGED, Concepts
-from .engine import Derivation
-from .exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
-from .kb import KbError
-from .policy import MET, NOT_DOCUMENTED, NOT_MET
-from .request import Request, RequestError, load_request
-from .stream import JsonArray
+from ..cli.common import kb_option, load_decider
+from ..core.api import Decider
+from ..core.concepts import UNTAGGED, Concepts
+from ..core.engine import Derivation
+from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
+from ..core.kb import KbError
+from ..core.policy import MET, NOT_DOCUMENTED, NOT_MET
+from ..core.request import Request, RequestError, load_request
+from ..core.stream import JsonArray
 
 REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
 APPROVE = "approve"  # the decision of DECISIONS.md a pathway can lead to; the others (refer) are not approvals

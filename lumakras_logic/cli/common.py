@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from .api import Decider
-from .exits import EXIT_BAD_KB, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, fail
-from .kb import KbError
+from ..core.api import Decider
+from ..core.exits import EXIT_BAD_KB, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, fail
+from ..core.kb import KbError
 
 kb_option = click.option(
     "--kb", "kb_dirs", multiple=True, type=click.Path(path_type=Path),

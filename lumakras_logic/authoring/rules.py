@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from .cliutil import kb_option, load_decider
-from .exits import fail
-from .kb import KnowledgeBase, natural_key
+from ..cli.common import kb_option, load_decider
+from ..core.exits import fail
+from ..core.kb import KnowledgeBase, natural_key
 
 HOW_WORDS = {"all": "all of", "any": "any of", "not": "not"}
 REQUEST_TYPE_WORDS = {

@@ -1,6 +1,6 @@
-"""The plan of one part of the request space for `lumakras diff` (lumakras_logic/diff.py): a market, a
+"""The plan of one part of the request space for `lumakras diff` (lumakras_logic/analysis/diff.py): a market, a
 diagnosis, a request type. A diagnosis is a representative of the abstraction's diagnosis field (with
-diagnosis.histology when the kb's rules read it: the joint field, lumakras_logic/abstraction.py), so there is
+diagnosis.histology when the kb's rules read it: the joint field, lumakras_logic/authoring/abstraction.py), so there is
 one part per distinct status vector of the criteria on the diagnosis. What the diagnosis and the request type
 alone decide is fixed; the criteria they leave free are the part's variables (the topmost tagged criteria,
 kb/vocab/concepts.dl), each with the program that folds its leaves; the values of each field are grouped into
@@ -13,12 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .abstraction import ABSENT, OTHER_TEXT, Joined, Space
-from .api import Decider
-from .concepts import Concepts
-from .kb import KbError, natural_key
-from .policy import MET, NOT_DOCUMENTED, NOT_MET, PolicyModel
-from .request import FIELD_TYPES
+from ..authoring.abstraction import ABSENT, OTHER_TEXT, Joined, Space
+from ..core.api import Decider
+from ..core.concepts import Concepts
+from ..core.kb import KbError, natural_key
+from ..core.policy import MET, NOT_DOCUMENTED, NOT_MET, PolicyModel
+from ..core.request import FIELD_TYPES
 
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
 ALL = frozenset(STATUSES)

@@ -504,7 +504,7 @@ def _age_from_birth_date(r: _Reader, req: Request, born: dt.date) -> None:
 
 
 def read_document(path: Path) -> Any:
-    """Parse a YAML or JSON request file through the input boundary (lumakras_logic/inputs.py); raise
+    """Parse a YAML or JSON request file through the input boundary (lumakras_logic/core/inputs.py); raise
     RequestError for what cannot be read."""
     source = str(path)
     if source != STDIN and path.suffix.lower() not in (".yaml", ".yml", ".json"):

@@ -1,5 +1,5 @@
-"""A part's decisions and their cover, for `lumakras diff` (lumakras_logic/diff.py). Pure Python over a Part
-(lumakras_logic/diff_plan.py), run in worker processes.
+"""A part's decisions and their cover, for `lumakras diff` (lumakras_logic/analysis/diff.py). Pure Python over a Part
+(lumakras_logic/analysis/diff_plan.py), run in worker processes.
 
 Each block of a part (fields read together) is enumerated into the distinct statuses of its criteria. A payer
 reads only some blocks and only its own criteria in them: its **own space** is the product of its views of
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
-from .abstraction import ABSENT
+from ..authoring.abstraction import ABSENT
+from ..core.exits import quiet_worker
+from ..core.policy import MET, NOT_DOCUMENTED, NOT_MET
 from .diff_plan import ALL, STATUSES, Block, Part
-from .exits import quiet_worker
-from .policy import MET, NOT_DOCUMENTED, NOT_MET
 
 Outcome = tuple[str, str | None, tuple[str | None, ...]]  # decision, pathway, referral target per lob
 SubStatus = tuple[tuple[str, ...], int, dict[str, int]]  # a block's statuses, their weight, a field-class witness

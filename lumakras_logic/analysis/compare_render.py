@@ -12,9 +12,9 @@ import textwrap
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from ..core.escape import json_safe, one_line
+from ..core.render import DECISION_WORDS, MARK
 from .compare import AGREES, DIFFERS, ONE_SIDED, Cell, Comparison, PayerAnswer, Row, Unneeded
-from .escape import json_safe, one_line
-from .render import DECISION_WORDS, MARK
 
 if TYPE_CHECKING:
     from .compare import Comparer
