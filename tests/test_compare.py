@@ -26,8 +26,8 @@ from lumakras_logic.analysis.compare import (
     Comparer,
     Comparison,
     Row,
-    compare_command,
 )
+from lumakras_logic.cli.compare import compare_command
 from lumakras_logic.core.policy import MET, NOT_DOCUMENTED, NOT_MET
 from lumakras_logic.core.request import load_request
 

@@ -19,7 +19,8 @@ import yaml
 from click.testing import CliRunner, Result
 from conftest import ROOT, TODAY
 
-from lumakras_logic.analysis.impact import impact_command, is_case_file, kb_file_digests, looks_like_request
+from lumakras_logic.analysis.impact import is_case_file, kb_file_digests, looks_like_request
+from lumakras_logic.cli.impact import impact_command
 
 KB = ROOT / "kb"
 ACME = ROOT / "tests" / "fixtures" / "acme"
@@ -301,10 +302,11 @@ def test_each_change_is_written_before_the_next_case_is_read(age21: Path, reques
     from click.testing import CliRunner
 
     import lumakras_logic.analysis.impact as impact
+    import lumakras_logic.cli.impact as command
 
     written: list[str] = []
     seen_at_third: list[str] = []
-    real = impact.read_inputs
+    real = command.read_inputs
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         for n, entry in enumerate(real(*args, **kwargs)):
@@ -312,7 +314,7 @@ def test_each_change_is_written_before_the_next_case_is_read(age21: Path, reques
                 seen_at_third.append("".join(written))
             yield entry
 
-    monkeypatch.setattr(impact, "read_inputs", watched)
+    monkeypatch.setattr(command, "read_inputs", watched)
     monkeypatch.setattr(impact.click, "echo", lambda text="", nl=True, err=False, **_: None if err else
                         written.append(str(text) + ("\n" if nl else "")))
     result = CliRunner().invoke(impact_command, ["--today", TODAY.isoformat(), "--old", str(KB), "--new",

@@ -41,7 +41,6 @@ import pickle
 import re
 import select
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -49,17 +48,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 from pyDatalog import pyDatalog
 from pyDatalog.pyParser import Literal, Term
 
-from ..cli.common import kb_option, load_decider
 from ..core.api import Decider
 from ..core.engine import Derivation
 from ..core.escape import json_safe, one_line, shown
-from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
 from ..core.inputs import InputError, read_text
-from ..core.kb import KbError, KnowledgeBase, assert_facts, natural_key, retract_facts
+from ..core.kb import KnowledgeBase, assert_facts, natural_key, retract_facts
 from ..core.kbtext import KbSyntaxError, Parser, Token, Var, tokenize
 from ..core.request import Fact, RequestError, load_request
 
@@ -487,56 +483,4 @@ def bounded(ask_it: Callable[[], Answer], seconds: float | None, where: str) -> 
     return value
 
 
-_REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-@click.command("query")
-@click.argument("query_or_file")
-@click.argument("more_requests", nargs=-1, type=click.Path(path_type=Path), metavar="[REQUEST]...")
-@click.option("--request", "requests", multiple=True, type=click.Path(path_type=Path),
-              help="A request (YAML or JSON) to decide and load as facts about its own request number "
-                   "(repeatable). The files that follow it are requests too: --request queries/*.yaml.")
-@click.option("--payer", type=str, default=None,
-              help="With --request: a payer of the kb (centene, cigna, ...) or all "
-                   "(default: each request's own 'payer').")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects {variable: value}.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              help="Give up on a query that has no answer within this many seconds (exit 2).")
-@click.option("--max-rows", type=click.IntRange(1), default=100_000, show_default=True,
-              help="Refuse an answer of more rows than this (exit 2).")
-@kb_option
-def query_command(query_or_file: str, more_requests: tuple[Path, ...], requests: tuple[Path, ...],
-                  payer: str | None, as_json: bool, timeout: float, max_rows: int, kb_dirs: tuple[Path, ...]) -> None:
-    """Ask the knowledge base a Prolog-style QUERY (text, or a saved .dlq file).
-
-    A query is a rule body: atoms joined by &, ~atom(...) for negation, comparisons such as (X >= 18) or
-    (F == 'member.age'); Variables start with a capital letter, and _Name is a variable that is not shown.
-    Prints one row per answer (yes/no for a query without variables). With --request, each request is
-    decided first and can be joined through request_file/2, request_id/2, decision/3, status/4,
-    decided_by/3 and candidate/3 (kb/engine/request.dl). A bad query is one line and exit 2; so is a request that cannot
-    be read, after the others are answered.
-
-    \b
-    Examples:
-      lumakras query "drug_in_class(Drug, 'egfr_inhibitor')"
-      lumakras query queries/age-criteria.dlq --json
-      lumakras query queries/kras-failures.dlq --request queries/*.yaml --payer all
-    """
-    if query_or_file.lower().endswith(_REQUEST_SUFFIXES):
-        fail(f"{query_or_file} is a request, not a query: put the query first, "
-             "e.g. lumakras query QUERY --request queries/*.yaml")
-    if more_requests and not requests:
-        fail(f"unexpected argument {str(more_requests[0])!r} after the query: give requests with --request")
-    decider = load_decider(kb_dirs)
-    if payer is not None and payer != "all" and payer not in decider.kb.payers():
-        fail(f"--payer: unknown payer {payer!r}; one of {', '.join([*decider.kb.payers(), 'all'])}")
-    try:
-        answer, errors = run_query(decider, query_or_file, [*requests, *more_requests], payer, timeout, max_rows)
-    except QueryError as exc:
-        fail(str(exc))
-    except KbError as exc:
-        fail(f"knowledge base: {exc}", EXIT_BAD_KB)
-    for error in errors:
-        click.echo(f"lumakras: {error}", err=True)
-    click.echo(to_json(answer) if as_json else to_table(answer))
-    sys.exit(EXIT_BAD_INPUT if errors else 0)
+REQUEST_SUFFIXES = (".yaml", ".yml", ".json")

@@ -8,15 +8,9 @@ decides a request: it only reads the pathways, criteria, tests, durations and re
 from __future__ import annotations
 
 import difflib
-import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-import click
-
-from ..cli.common import kb_option, load_decider
-from ..core.exits import fail
 from ..core.kb import KnowledgeBase, natural_key
 
 HOW_WORDS = {"all": "all of", "any": "any of", "not": "not"}
@@ -431,34 +425,3 @@ def render_rules(data: list[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------------------------------------
 # Command
 # ----------------------------------------------------------------------------------------------------------
-
-
-@click.command("rules")
-@click.option("--payer", type=str, default=None, help="Only this payer's policy (default: every payer).")
-@click.option("--pathway", type=str, default=None, help="Only this pathway (e.g. I.A, 2).")
-@click.option("--criterion", type=str, default=None,
-              help="Only this criterion's subtree, with the nodes and pathways it is part of.")
-@click.option("--json", "as_json", is_flag=True, help="Print the same as data (a list of payers).")
-@kb_option
-def rules_command(payer: str | None, pathway: str | None, criterion: str | None, as_json: bool,
-                  kb_dirs: tuple[Path, ...]) -> None:
-    """Show the policies as the kb encodes them, to read beside the policy text.
-
-    For each payer: the policy; for each pathway its outcome, the request type it reviews, its approval
-    durations or referral targets, and its criteria as a tree, each with the policy's words, the
-    citation, the test of a leaf in words and the kb file:line that encodes it. An unknown --payer,
-    --pathway or --criterion is a one-line error (exit 2).
-
-    \b
-    Examples:
-      lumakras rules --payer centene --pathway I.A
-      lumakras rules --payer cigna --pathway 2
-      lumakras rules --payer centene --criterion I.A.1
-      lumakras rules --payer cigna --json
-    """
-    decider = load_decider(kb_dirs)
-    try:
-        data = build_rules(decider.kb, payer, pathway, criterion)
-    except RulesError as exc:
-        fail(str(exc))
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else render_rules(data))

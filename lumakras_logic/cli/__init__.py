@@ -15,12 +15,6 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..analysis.compare import compare_command
-from ..analysis.diff_report import diff_command
-from ..analysis.impact import impact_command
-from ..authoring.query import query_command
-from ..authoring.rules import rules_command
-from ..authoring.runner import test_command
 from ..core.api import Decider, Outcome
 from ..core.exits import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
 from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS
@@ -30,6 +24,12 @@ from ..core.kb import KbError
 from ..core.render import summary, to_json, why
 from ..core.stream import JsonArray
 from .common import UnixGroup, kb_option, load_decider
+from .compare import compare_command
+from .diff import diff_command
+from .impact import impact_command
+from .query import query_command
+from .rules import rules_command
+from .test import test_command
 
 _kb_option = kb_option
 
