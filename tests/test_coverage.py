@@ -14,6 +14,8 @@ from lumakras_logic.authoring.abstraction import ABSENT
 from lumakras_logic.authoring.cases import load_cases
 from lumakras_logic.core.request import RequestError, load_request
 
+pytestmark = pytest.mark.slow  # the abstraction of the request space, built from the kb
+
 
 def _ids(prefix: str, first: int, last: int) -> list[str]:
     return [f"{prefix}.{i}" for i in range(first, last + 1)]

@@ -23,6 +23,8 @@ from lumakras_logic.analysis.diff_points import analyse_part, block_statuses, de
 from lumakras_logic.authoring.abstraction import ABSENT
 from lumakras_logic.core.api import Decider
 
+pytestmark = pytest.mark.slow  # lumakras diff over the whole request space, and its witnesses replayed
+
 SCENARIOS = ROOT / "scenarios"
 
 

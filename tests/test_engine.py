@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -256,7 +257,11 @@ def test_same_document_parsed_twice_gives_identical_json(decider):
     assert json.dumps(a) == json.dumps(b)
 
 
-def test_kb_is_parsed_once_per_decider(monkeypatch):
+def test_kb_is_parsed_once_per_decider(monkeypatch, tmp_path):
+    """A kb is parsed and loaded once, then serves any number of requests; a second Decider on the same
+    unchanged files in the same process is given the same loaded kb, and a changed file is loaded again."""
+    copy = tmp_path / "kb"
+    shutil.copytree(ROOT / "kb", copy)
     calls = []
     loads = []
     original_parse = kb_module.parse_text
@@ -273,7 +278,7 @@ def test_kb_is_parsed_once_per_decider(monkeypatch):
     monkeypatch.setattr(kb_module, "parse_text", counting_parse)
     monkeypatch.setattr(kb_module.pyDatalog, "load", counting_load)
     try:
-        fresh = Decider(today=TODAY)
+        fresh = Decider([copy], today=TODAY)
         n_files = len(kb_files(fresh.kb.dirs))
         assert n_files > 5
         assert len(calls) == n_files
@@ -286,6 +291,12 @@ def test_kb_is_parsed_once_per_decider(monkeypatch):
             fresh.answer(fresh.parse(doc, f"r{i}.yaml"), "all")
         assert len(calls) == n_files
         assert len(loads) == 2
+        again = Decider([copy], today=TODAY)
+        assert again.kb is fresh.kb and len(calls) == n_files and len(loads) == 2
+        drugs = copy / "vocab" / "drugs.dl"
+        drugs.write_text(drugs.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+        edited = Decider([copy], today=TODAY)
+        assert edited.kb is not fresh.kb and len(calls) == 2 * n_files
     finally:
         monkeypatch.undo()
         shared_decider()

@@ -169,6 +169,7 @@ def test_acme_cases_pass():
     assert re.search(r"(\d+) cases in 1 files: \1 passed, 0 failed", result.stdout), result.stdout
 
 
+@pytest.mark.slow
 def test_acme_cases_cover_every_status_the_policy_allows():
     result = run("test", *WITH_ACME, CASES, "--coverage", "--json")
     assert result.exit_code == 0, result.output

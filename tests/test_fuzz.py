@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fuzz import fuzz  # noqa: E402
+
+pytestmark = pytest.mark.slow  # hundreds of mutants through the CLI
 
 
 def test_a_seeded_batch_of_mutants_keeps_the_contract() -> None:

@@ -158,6 +158,7 @@ def test_strings_from_a_request_cannot_forge_or_hide_output(tmp_path: Path) -> N
             assert not any(line.startswith("APPROVE") for line in run.stdout.splitlines()), command
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
 def test_signals_stop_every_worker_without_a_traceback(sig: int, status: int) -> None:
     def child() -> None:
@@ -196,6 +197,7 @@ def test_a_closed_pipe_ends_quietly() -> None:
     assert "Traceback" not in err and "Broken pipe" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "closed pipe", "killed"])
 def test_the_old_kb_process_of_impact_never_outlives_the_command(tmp_path: Path, how: str) -> None:
     """impact decides the old kb in a forked process: however the command ends (Ctrl-C 130, SIGTERM 143,
@@ -240,6 +242,7 @@ def test_the_old_kb_process_of_impact_never_outlives_the_command(tmp_path: Path,
     assert subprocess.run(["kill", "-0", old_kb], capture_output=True).returncode != 0, "the old kb's process lives on"
 
 
+@pytest.mark.slow
 def test_witnesses_never_overwrite_without_leave_nor_write_through_a_link(tmp_path: Path) -> None:
     folder = tmp_path / "witnesses"
     folder.mkdir()

@@ -17,12 +17,15 @@ import json
 import os
 from dataclasses import dataclass
 
+import pytest
 from conftest import TODAY, shared_decider
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lumakras_logic.core.names import split_entry
 from lumakras_logic.core.request import RequestError, name_key, token_key
+
+pytestmark = pytest.mark.slow  # hypothesis over generated requests
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

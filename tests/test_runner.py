@@ -133,6 +133,7 @@ def test_coverage_marks_reached_gaps_and_disallowed(tmp_path: Path) -> None:
     assert "✘ gap" in result.output and "I.A.3 never not_met" in result.output
 
 
+@pytest.mark.slow
 def test_the_project_cases_leave_no_coverage_gap() -> None:
     result = run(ROOT / "tests" / "cases", "--coverage")
     assert result.exit_code == 0, result.output

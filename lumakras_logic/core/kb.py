@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -584,9 +584,36 @@ class KnowledgeBase:
         return []
 
 
-def load_kb(dirs: list[Path] | None = None, strict: bool = True) -> KnowledgeBase:
-    """Load a kb, turning a syntax error into a KbError that names file:line."""
+_LOADED: OrderedDict[tuple[Any, ...], KnowledgeBase] = OrderedDict()
+_KEEP = 4  # the kbs a process keeps loaded (impact's two sides, a test suite's variants)
+
+
+def _load_key(dirs: list[Path] | None) -> tuple[Any, ...] | None:
+    """What a loaded kb depends on: each file's path, size and modification time, and the working folder
+    (files are shown relative to it); None when a file cannot be looked at (the load reports it)."""
     try:
-        return KnowledgeBase(dirs, strict)
+        files = _kb_files(list(dirs) if dirs else [default_kb_dir()])
+        stats = tuple((str(path.resolve()), display, path.stat().st_size, path.stat().st_mtime_ns)
+                      for path, display, _name in files)
+        return (str(Path.cwd()), stats)
+    except (KbError, OSError, RuntimeError):
+        return None
+
+
+def load_kb(dirs: list[Path] | None = None, strict: bool = True) -> KnowledgeBase:
+    """Load a kb, turning a syntax error into a KbError that names file:line. A kb whose files have not
+    changed since it was loaded in this process is the same object (loading takes half a second; a
+    library caller or a test suite that builds many Deciders pays it once per kb)."""
+    key = _load_key(dirs) if strict else None
+    if key is not None and key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    try:
+        kb = KnowledgeBase(dirs, strict)
     except KbSyntaxError as exc:
         raise KbError(str(exc)) from None
+    if key is not None:
+        _LOADED[key] = kb
+        while len(_LOADED) > _KEEP:
+            _LOADED.popitem(last=False)
+    return kb
