@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import ROOT, invoke
 
@@ -364,3 +365,18 @@ def test_console_script_bad_request_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"lumakras: {bad}: request_type: must be one of initial, continuation; " \
                                   f"got 'renewal'"
+
+
+def test_a_folder_of_requests_and_a_payer_in_any_case(tmp_path):
+    """decide reads a folder as the request files under it (in order), and --payer Centene is centene."""
+    folder = tmp_path / "batch"
+    (folder / "sub").mkdir(parents=True)
+    doc = yaml.safe_load(APPROVE.read_text(encoding="utf-8"))
+    (folder / "b.yaml").write_text(yaml.safe_dump({**doc, "id": "B-1"}), encoding="utf-8")
+    (folder / "sub" / "a.yaml").write_text(yaml.safe_dump({**doc, "id": "A-1"}), encoding="utf-8")
+    (folder / "notes.txt").write_text("not a request", encoding="utf-8")
+    r = run("decide", folder, "--payer", "Centene", "--json")
+    assert r.exit_code == 0, r.stderr
+    answers = json.loads(r.stdout)
+    assert [(a["request"][:2], a["payer"]) for a in answers] == [("B-", "centene"), ("A-", "centene")]
+    assert run("decide", folder, "--payer", "ALL").stdout.count("\n") >= 4

@@ -22,9 +22,8 @@ from ..core.concepts import UNTAGGED, Concepts
 from ..core.engine import Derivation
 from ..core.exits import fail
 from ..core.policy import MET, NOT_DOCUMENTED, NOT_MET
-from ..core.request import Request, RequestError, load_request
+from ..core.request import Request, RequestError, load_request, request_files, token_key
 
-REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
 APPROVE = "approve"  # the decision of DECISIONS.md a pathway can lead to; the others (refer) are not approvals
 
 DIFFERS, ONE_SIDED, AGREES = "differs", "one_sided", "agrees"
@@ -120,18 +119,6 @@ class Comparison:
 # ----------------------------------------------------------------------------------------------------------
 # Building the comparison
 # ----------------------------------------------------------------------------------------------------------
-
-
-def request_files(paths: Iterable[Path]) -> list[Path]:
-    """The request files named, with a folder standing for the .yaml, .yml and .json files under it. A path
-    that does not exist is kept, so that it is reported with the others' answers rather than dropped."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in REQUEST_SUFFIXES)
-        else:
-            out.append(p)
-    return list(dict.fromkeys(out))
 
 
 class Comparer:
@@ -471,7 +458,7 @@ def choose_payers(decider: Decider, payers: tuple[str, ...]) -> list[str]:
     """--payer (repeatable; 'all' is every payer), in the order given; default every payer of the kb."""
     known = list(decider.kb.payers())
     chosen: list[str] = []
-    for p in payers or ("all",):
+    for p in (token_key(q) for q in payers or ("all",)):
         if p == "all":
             chosen += known
         elif p in known:

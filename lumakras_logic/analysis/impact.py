@@ -34,9 +34,8 @@ from ..core.api import Decider
 from ..core.engine import Derivation
 from ..core.exits import EXIT_BAD_KB, fail, quiet_worker
 from ..core.kb import KbError, kb_files, natural_key
-from ..core.request import TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
+from ..core.request import REQUEST_SUFFIXES, TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
 
-SUFFIXES = (".yaml", ".yml", ".json")
 # The kinds of change, in the order they are shown; a (case, payer) may have several.
 KINDS = ("payer", "decision", "pathway", "duration", "refer_to", "reasons")
 DASH = "—"
@@ -66,7 +65,7 @@ def input_files(paths: list[Path]) -> tuple[list[tuple[Path, bool]], list[str]]:
     errors: list[str] = []
     for p in paths:
         if p.is_dir():
-            out += [(q, False) for q in sorted(p.rglob("*")) if q.is_file() and q.suffix.lower() in SUFFIXES]
+            out += [(q, False) for q in sorted(p.rglob("*")) if q.is_file() and q.suffix.lower() in REQUEST_SUFFIXES]
         elif p.exists():
             out.append((p, True))
         else:

@@ -483,4 +483,3 @@ def bounded(ask_it: Callable[[], Answer], seconds: float | None, where: str) -> 
     return value
 
 
-REQUEST_SUFFIXES = (".yaml", ".yml", ".json")

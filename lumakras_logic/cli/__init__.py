@@ -22,6 +22,7 @@ from ..core.inputs import DEFAULT as DEFAULT_LIMITS
 from ..core.inputs import Limits, set_limits
 from ..core.kb import KbError
 from ..core.render import summary, to_json, why
+from ..core.request import request_files, token_key
 from ..core.stream import JsonArray
 from .common import UnixGroup, kb_option, load_decider
 from .compare import compare_command
@@ -90,6 +91,7 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
 def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
     """Decide each REQUEST (YAML or JSON) under a payer's policy.
 
+    REQUESTS are files, folders (the .yaml, .yml and .json files under them) or - for standard input.
     Prints one JSON object with --json, or an array for several requests or --payer all. A request that
     cannot be read gets a one-line error naming the file and field (exit 2); the others are answered.
 
@@ -101,9 +103,10 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs
     decider = _decider(kb_dirs)
     payer = _payer(decider, payer)
     failed = False
-    single = as_json and len(requests) == 1 and payer != "all"  # one object, else an array
+    files = request_files(requests)  # a folder stands for the request files under it
+    single = as_json and len(files) == 1 and payer != "all"  # one object, else an array
     stream = JsonArray(lambda text: click.echo(text, nl=False))
-    for outcome in _outcomes(decider, list(requests), payer):  # each answer printed as it is made
+    for outcome in _outcomes(decider, files, payer):  # each answer printed as it is made
         if outcome.error is not None:
             for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
                 click.echo(f"lumakras: {problem}", err=True)
@@ -233,8 +236,11 @@ def template_command() -> None:
 
 
 def _payer(decider: Decider, payer: str | None) -> str | None:
-    if payer is None or payer == "all" or payer in decider.kb.payers():
-        return payer
+    """--payer as the kb names it (Centene is centene), 'all', or None; an unknown payer exits 2."""
+    if payer is None:
+        return None
+    if token_key(payer) in (*decider.kb.payers(), "all"):
+        return token_key(payer)
     choices = ", ".join([*decider.kb.payers(), "all"])
     click.echo(f"lumakras: --payer: unknown payer {payer!r}; one of {choices} "
                "(a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)", err=True)

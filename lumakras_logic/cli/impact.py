@@ -11,6 +11,7 @@ import click
 from ..analysis.impact import OldSide, decide_pairs, file_changes, load_side, precheck, provenance, read_inputs, run
 from ..analysis.impact_render import REPORTS
 from ..core.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_PROBLEMS, fail
+from ..core.request import token_key
 
 
 @click.command("impact")
@@ -52,6 +53,7 @@ def impact_command(cases: tuple[Path, ...], old_dirs: tuple[Path, ...], new_dirs
       lumakras impact --old /tmp/before/kb --new kb tests/cases --format markdown --fail-on-change
     """
     day = today.date() if today is not None else None
+    payer = token_key(payer) if payer else None  # Centene is centene
     precheck(old_dirs, "old")
     precheck(new_dirs, "new")
     old = load_side(old_dirs, day, "old")

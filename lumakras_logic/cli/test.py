@@ -12,6 +12,7 @@ import click
 from ..authoring.runner import Report, coverage, render_coverage, run_cases, write_json, write_text
 from ..cli.common import kb_option, load_decider
 from ..core.exits import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail
+from ..core.request import token_key
 
 
 @click.command("test")
@@ -41,6 +42,7 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str
       lumakras test --coverage
     """
     decider = load_decider(kb_dirs)
+    payers = tuple(token_key(p) for p in payers)  # Centene is centene
     unknown = [p for p in payers if p not in decider.kb.payers()]
     if unknown:
         fail(f"--payer: unknown payer {unknown[0]!r}; one of {', '.join(decider.kb.payers())}")

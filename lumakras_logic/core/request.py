@@ -503,11 +503,31 @@ def _age_from_birth_date(r: _Reader, req: Request, born: dt.date) -> None:
     req.notes["member.age"] = f"born {born.isoformat()}, on {req.date.isoformat()}"
 
 
+REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def request_files(paths: Iterable[Path]) -> list[Path]:
+    """The request files named, with a folder standing for the .yaml, .yml and .json files under it (in
+    order) and - for standard input. Every path named is kept, so that each is answered or reported (one
+    that does not exist too, with the others' answers); a file a folder holds is taken once, even when
+    another folder named holds it too."""
+    out: list[Path] = []
+    found: set[Path] = set()
+    for p in paths:
+        if p.is_dir():
+            inside = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in REQUEST_SUFFIXES)
+            out += [q for q in inside if q.resolve() not in found]
+            found |= {q.resolve() for q in inside}
+        else:
+            out.append(p)
+    return out
+
+
 def read_document(path: Path) -> Any:
     """Parse a YAML or JSON request file through the input boundary (lumakras_logic/core/inputs.py); raise
     RequestError for what cannot be read."""
     source = str(path)
-    if source != STDIN and path.suffix.lower() not in (".yaml", ".yml", ".json"):
+    if source != STDIN and path.suffix.lower() not in REQUEST_SUFFIXES:
         raise RequestError(source, "", "a request is a .yaml, .yml or .json file")
     try:
         return inputs.read_document(path)
