@@ -380,3 +380,11 @@ def test_a_folder_of_requests_and_a_payer_in_any_case(tmp_path):
     answers = json.loads(r.stdout)
     assert [(a["request"][:2], a["payer"]) for a in answers] == [("B-", "centene"), ("A-", "centene")]
     assert run("decide", folder, "--payer", "ALL").stdout.count("\n") >= 4
+
+
+def test_a_folder_with_no_request_is_reported_not_skipped(tmp_path):
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    r = run("decide", empty, APPROVE, "--payer", "centene", "--json")
+    assert r.exit_code == 2 and len(json.loads(r.stdout)) == 1
+    assert r.stderr.strip() == f"lumakras: {empty}: a folder with no request file (.yaml, .yml or .json) in it"

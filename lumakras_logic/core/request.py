@@ -509,14 +509,14 @@ REQUEST_SUFFIXES = (".yaml", ".yml", ".json")
 def request_files(paths: Iterable[Path]) -> list[Path]:
     """The request files named, with a folder standing for the .yaml, .yml and .json files under it (in
     order) and - for standard input. Every path named is kept, so that each is answered or reported (one
-    that does not exist too, with the others' answers); a file a folder holds is taken once, even when
-    another folder named holds it too."""
+    that does not exist, or a folder with no request file, too); a file a folder holds is taken once, even
+    when another folder named holds it too."""
     out: list[Path] = []
     found: set[Path] = set()
     for p in paths:
         if p.is_dir():
             inside = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in REQUEST_SUFFIXES)
-            out += [q for q in inside if q.resolve() not in found]
+            out += [q for q in inside if q.resolve() not in found] if inside else [p]  # none: reported
             found |= {q.resolve() for q in inside}
         else:
             out.append(p)
@@ -527,6 +527,8 @@ def read_document(path: Path) -> Any:
     """Parse a YAML or JSON request file through the input boundary (lumakras_logic/core/inputs.py); raise
     RequestError for what cannot be read."""
     source = str(path)
+    if source != STDIN and path.is_dir():
+        raise RequestError(source, "", "a folder with no request file (.yaml, .yml or .json) in it")
     if source != STDIN and path.suffix.lower() not in REQUEST_SUFFIXES:
         raise RequestError(source, "", "a request is a .yaml, .yml or .json file")
     try:
