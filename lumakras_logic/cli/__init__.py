@@ -2,7 +2,7 @@
 
 Exit status: 0 every request answered (whatever the decision); 1 `check` or `test` found problems; 2 a
 request, case or query could not be read (the others are still answered); 3 the knowledge base could not
-be loaded (lumakras_logic/cli/common.py).
+be loaded; 130 interrupted, 143 terminated (lumakras_logic/core/exits.py).
 """
 
 from __future__ import annotations
@@ -247,8 +247,7 @@ def _payer(decider: Decider, payer: str | None) -> str | None:
     sys.exit(EXIT_BAD_REQUEST)
 
 
-# Subcommands defined in their own modules (each imports cliutil, never this module).
-# main.add_command(...) lines go here.
+# The commands defined in their own modules of cli/ (each imports cli/common.py, never this module).
 main.add_command(test_command)
 main.add_command(rules_command)
 main.add_command(query_command)
