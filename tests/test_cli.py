@@ -388,3 +388,20 @@ def test_a_folder_with_no_request_is_reported_not_skipped(tmp_path):
     r = run("decide", empty, APPROVE, "--payer", "centene", "--json")
     assert r.exit_code == 2 and len(json.loads(r.stdout)) == 1
     assert r.stderr.strip() == f"lumakras: {empty}: a folder with no request file (.yaml, .yml or .json) in it"
+
+
+def test_decide_on_two_processes_prints_what_one_prints(tmp_path):
+    """--jobs 2 forks workers over chunks of the files: the same bytes, in the same order, errors and all."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: B\nline_of_business: medicare\nmember: {age: old}\n", encoding="utf-8")
+    files = sorted((ROOT / "queries").glob("*.yaml"))
+    args = [*files[:20], bad, *files[20:]]  # more than one chunk on each side of the bad file
+    outputs = []
+    for jobs in ("1", "2"):
+        run_ = subprocess.run([sys.executable, "-m", "lumakras_logic.cli", "decide", *map(str, args), "--payer", "all",
+                               "--json", "--jobs", jobs], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert run_.returncode == 2
+        outputs.append((run_.stdout, run_.stderr))
+    assert outputs[0] == outputs[1]
+    assert len(json.loads(outputs[0][0])) == 2 * len(files)
+    assert len(outputs[0][1].splitlines()) == 2  # both problems of the bad file

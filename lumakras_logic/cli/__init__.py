@@ -21,6 +21,7 @@ from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS
 from ..core.inputs import DEFAULT as DEFAULT_LIMITS
 from ..core.inputs import Limits, set_limits
 from ..core.kb import KbError
+from ..core.parallel import cores, map_chunks
 from ..core.render import summary, to_json, why
 from ..core.request import request_files, token_key
 from ..core.stream import JsonArray
@@ -35,10 +36,11 @@ from .test import test_command
 _kb_option = kb_option
 
 
-def _outcomes(decider: Decider, paths: list[Path], payer: str | None) -> Iterator[Outcome]:
-    """The answers file by file; a kb that fails on a request (a leaf with no rule) ends with exit 3."""
+def _outcomes(decider: Decider, paths: list[Path], payer: str | None, jobs: int = 1) -> Iterator[Outcome]:
+    """The answers file by file, in order, on `jobs` processes; a kb that fails on a request (a leaf with no
+    rule) ends with exit 3."""
     try:
-        yield from decider.answer_files(paths, payer)
+        yield from map_chunks(lambda chunk: list(decider.answer_files(chunk, payer)), paths, jobs)
     except KbError as exc:
         click.echo(f"lumakras: knowledge base: {exc}", err=True)
         sys.exit(EXIT_BAD_KB)
@@ -87,8 +89,11 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
               help="A payer of the kb (centene, cigna, ...) or all "
                    "(default: the request's own 'payer').")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (DECISIONS.md).")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Processes to decide on (default: every core); the output is the same on any number.")
 @_kb_option
-def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
+def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: int | None,
+           kb_dirs: tuple[Path, ...]) -> None:
     """Decide each REQUEST (YAML or JSON) under a payer's policy.
 
     REQUESTS are files, folders (the .yaml, .yml and .json files under them) or - for standard input.
@@ -106,7 +111,7 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, kb_dirs
     files = request_files(requests)  # a folder stands for the request files under it
     single = as_json and len(files) == 1 and payer != "all"  # one object, else an array
     stream = JsonArray(lambda text: click.echo(text, nl=False))
-    for outcome in _outcomes(decider, files, payer):  # each answer printed as it is made
+    for outcome in _outcomes(decider, files, payer, jobs or cores()):  # each answer printed as it is made
         if outcome.error is not None:
             for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
                 click.echo(f"lumakras: {problem}", err=True)

@@ -44,9 +44,10 @@ class RequestError(Exception):
         self.source, self.field, self.message = source, field_name, message
         self.problems: list[RequestError] = [self]
 
-    def __reduce__(self) -> tuple[type[RequestError], tuple[str, str, str]]:
-        """Pickled by its three parts (impact's old kb answers from another process); its first problem."""
-        return (RequestError, (self.source, self.field, self.message))
+    def __reduce__(self) -> tuple[type[RequestError], tuple[str, str, str], dict[str, Any]]:
+        """Pickled by its three parts and every problem (answers made in another process: decide --jobs,
+        impact's old kb)."""
+        return (RequestError, (self.source, self.field, self.message), {"problems": self.problems})
 
 
 

@@ -1,0 +1,63 @@
+"""Batches on every core: a pure function mapped over chunks of work, in forked processes, results in input
+order.
+
+pyDatalog holds one kb per process, so the workers are forked after the kb is loaded and inherit it; each
+chunk is answered by a worker on its own (nothing is shared but what the fork copied), and the results come
+back in the order of the chunks, so the output is the same on any number of processes. The step is a pure
+function of (its chunk, the loaded kb): the same map could run on Dask or Ray workers that each load the
+kb once (README, "Performance").
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import TypeVar
+
+from .exits import quiet_worker
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CHUNK = 16  # items per task: large enough to pay for the pickling, small enough to keep both cores busy
+
+_step: Callable[[list], list] | None = None  # the step the forked workers run (set before the fork)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _run(chunk: list) -> list:
+    assert _step is not None
+    return _step(chunk)
+
+
+def map_chunks(step: Callable[[list[T]], list[R]], items: list[T], jobs: int) -> Iterator[R]:
+    """step(chunk) for each chunk of `items`, on `jobs` forked processes, flattened in input order; in this
+    process when one job is asked, or the items make one chunk, or the system cannot fork. An exception a
+    step raises is raised here, and the workers are stopped."""
+    global _step
+    if jobs <= 1 or len(items) <= CHUNK or "fork" not in multiprocessing.get_all_start_methods():
+        for chunk in chunks(items):
+            yield from step(chunk)
+        return
+    _step = step
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker) as pool:
+            for results in pool.imap(_run, chunks(items)):
+                yield from results
+    finally:
+        _step = None
