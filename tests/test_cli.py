@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -405,3 +407,36 @@ def test_decide_on_two_processes_prints_what_one_prints(tmp_path):
     assert outputs[0] == outputs[1]
     assert len(json.loads(outputs[0][0])) == 2 * len(files)
     assert len(outputs[0][1].splitlines()) == 2  # both problems of the bad file
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_progress_shows_on_a_terminal_only_when_the_output_goes_elsewhere(tmp_path):
+    files = [str(p) for p in sorted((ROOT / "queries").glob("*.yaml"))]
+    out = tmp_path / "answers.json"
+    leader, follower = os.openpty()
+    seen: list[bytes] = []
+
+    def drain() -> None:  # read the terminal as the command writes it, so that it never blocks on it
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the command has ended and closed its end
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    with out.open("w") as sink:
+        done = subprocess.run([sys.executable, "-m", "lumakras_logic.cli", "decide", *files, "--json", "--payer",
+                               "all", "--jobs", "1"], stdout=sink, stderr=follower, cwd=ROOT, timeout=300)
+    os.close(follower)
+    reader.join(timeout=10)
+    os.close(leader)
+    shown = b"".join(seen)
+    assert done.returncode == 0
+    assert b"deciding" in shown and f"{len(files)}/{len(files)}".encode() in shown
+    assert len(json.loads(out.read_text())) == 2 * len(files)  # the answers untouched by the bar
+    quiet = run("decide", *files[:3], "--payer", "all")  # not a terminal: no bar
+    assert "deciding" not in quiet.stderr

@@ -25,7 +25,7 @@ from ..core.parallel import cores, map_chunks
 from ..core.render import summary, to_json, why
 from ..core.request import request_files, token_key
 from ..core.stream import JsonArray
-from .common import UnixGroup, kb_option, load_decider
+from .common import UnixGroup, kb_option, load_decider, progress
 from .compare import compare_command
 from .diff import diff_command
 from .impact import impact_command
@@ -111,7 +111,8 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
     files = request_files(requests)  # a folder stands for the request files under it
     single = as_json and len(files) == 1 and payer != "all"  # one object, else an array
     stream = JsonArray(lambda text: click.echo(text, nl=False))
-    for outcome in _outcomes(decider, files, payer, jobs or cores()):  # each answer printed as it is made
+    outcomes = _outcomes(decider, files, payer, jobs or cores())
+    for outcome in progress(outcomes, "deciding", len(files)):  # each answer printed as it is made
         if outcome.error is not None:
             for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
                 click.echo(f"lumakras: {problem}", err=True)

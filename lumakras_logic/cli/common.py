@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from ..core.api import Decider
 from ..core.exits import EXIT_BAD_KB, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, fail
 from ..core.kb import KbError
+
+T = TypeVar("T")
 
 kb_option = click.option(
     "--kb", "kb_dirs", multiple=True, type=click.Path(path_type=Path),
@@ -26,6 +30,23 @@ def load_decider(kb_dirs: tuple[Path, ...] | list[Path]) -> Decider:
         return Decider(list(kb_dirs) or None)
     except KbError as exc:
         fail(f"knowledge base: {exc}", EXIT_BAD_KB)
+
+
+def shows_progress() -> bool:
+    """Progress goes to stderr when a person watches it there and the output goes elsewhere (a file, a
+    pipe): a bar redrawn between answers printed on the same terminal would garble them."""
+    return sys.stderr.isatty() and not sys.stdout.isatty()
+
+
+def progress(items: Iterable[T], label: str, length: int | None = None) -> Iterator[T]:
+    """The items, with a progress bar on stderr while they are consumed (nothing when shows_progress is
+    false): so many of `length`, or a running count when the length is not known in advance."""
+    if not shows_progress():
+        yield from items
+        return
+    with click.progressbar(items, length=length, label=label, file=sys.stderr, show_pos=True,
+                           show_eta=length is not None) as bar:
+        yield from bar
 
 
 class UnixGroup(click.Group):

@@ -10,11 +10,11 @@ import click
 
 from ..analysis.compare import Comparer, choose_payers, compare_files
 from ..analysis.compare_render import render_markdown, render_markdown_title, render_text, to_dict
-from ..cli.common import kb_option, load_decider
 from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
 from ..core.kb import KbError
 from ..core.request import RequestError
 from ..core.stream import JsonArray
+from .common import kb_option, load_decider
 
 
 @click.command("compare")

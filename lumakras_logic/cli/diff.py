@@ -19,9 +19,9 @@ from ..analysis.diff_report import (
     totals,
     write_witnesses,
 )
-from ..cli.common import kb_option
 from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_PROBLEMS, fail
 from ..core.kb import KbError
+from .common import kb_option
 
 
 @click.command("diff")

@@ -12,6 +12,7 @@ from ..analysis.impact import OldSide, decide_pairs, file_changes, load_side, pr
 from ..analysis.impact_render import REPORTS
 from ..core.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_PROBLEMS, fail
 from ..core.request import token_key
+from .common import progress
 
 
 @click.command("impact")
@@ -66,7 +67,8 @@ def impact_command(cases: tuple[Path, ...], old_dirs: tuple[Path, ...], new_dirs
         report = REPORTS["json" if as_json else fmt](lambda text: click.echo(text, nl=False),
                                                       provenance(old, old_dirs), provenance(new, new_dirs),
                                                       file_changes(old, new, old_dirs, new_dirs), verbose)
-        tally = run(report, decide_pairs(old_side, new, read_inputs(list(cases), Path.cwd(), day), payer))
+        cases_read = progress(read_inputs(list(cases), Path.cwd(), day), "cases")
+        tally = run(report, decide_pairs(old_side, new, cases_read, payer))
     finally:
         old_side.close()
     if tally.errors:

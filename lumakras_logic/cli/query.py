@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from ..authoring.query import QueryError, run_query, to_json, to_table
-from ..cli.common import kb_option, load_decider
 from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
 from ..core.kb import KbError
 from ..core.request import REQUEST_SUFFIXES
+from .common import kb_option, load_decider
 
 
 @click.command("query")

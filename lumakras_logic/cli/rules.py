@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..authoring.rules import RulesError, build_rules, render_rules
-from ..cli.common import kb_option, load_decider
 from ..core.exits import fail
+from .common import kb_option, load_decider
 
 
 @click.command("rules")

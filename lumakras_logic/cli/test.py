@@ -10,9 +10,9 @@ from typing import Any
 import click
 
 from ..authoring.runner import Report, coverage, render_coverage, run_cases, write_json, write_text
-from ..cli.common import kb_option, load_decider
 from ..core.exits import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail
 from ..core.request import token_key
+from .common import kb_option, load_decider, progress
 
 
 @click.command("test")
@@ -53,7 +53,7 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str
     for p in missing:
         click.echo(f"lumakras: {p}: no such case file or folder", err=True)
     report = Report()
-    results = run_cases(decider, [p for p in targets if p.exists()], report, Path.cwd())
+    results = progress(run_cases(decider, [p for p in targets if p.exists()], report, Path.cwd()), "cases")
 
     def tail() -> dict[str, Any]:  # what only the end of the run knows
         rows = coverage(decider, report.reached, list(payers) or None) if show_coverage else []
