@@ -109,3 +109,45 @@ def test_the_template_is_a_request_both_payers_approve(decider) -> None:
     commented = [line for line in request_template().splitlines()
                  if ":" in line and not line.startswith("#") and not line.endswith(":")]
     assert all("  # " in line for line in commented)  # every field says what it holds
+
+
+# --------------------------------------------------------------------------------------------------------
+# The answer
+# --------------------------------------------------------------------------------------------------------
+
+def test_the_answer_schema_is_valid_and_the_committed_copy_is_current() -> None:
+    from lumakras_logic.core.schema import answer_schema
+
+    jsonschema.Draft202012Validator.check_schema(answer_schema())
+    committed = json.loads((ROOT / "docs" / "answer.schema.json").read_text(encoding="utf-8"))
+    assert committed == answer_schema(), "stale: lumakras schema answer > docs/answer.schema.json"
+
+
+def test_every_answer_to_the_examples_and_the_cases_is_valid(decider) -> None:
+    """Every example request and every request of the policy cases, under every payer, answers within
+    the schema (approve, refer, pend and deny all occur)."""
+    from lumakras_logic.authoring.cases import load_cases
+    from lumakras_logic.core.schema import answer_schema
+
+    answers_valid = jsonschema.Draft202012Validator(
+        answer_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    docs = [(p.name, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in EXAMPLES]
+    for path in sorted((ROOT / "tests" / "cases").glob("*.yaml")):
+        docs += [(c.name, c.request if not isinstance(c.request, Path) else yaml.safe_load(c.request.read_text()))
+                 for c in load_cases(path, ROOT)]
+    decisions = set()
+    for name, doc in docs:
+        try:
+            request = decider.parse(doc, name)
+        except RequestError:
+            continue  # a case that expects the request to be refused
+        for payer in decider.kb.payers():
+            try:
+                answers = decider.answer(request, payer)
+            except RequestError:
+                continue  # a payer whose policy needs a field the request lacks
+            for a in answers:
+                errors = [f"{list(e.absolute_path)}: {e.message[:150]}" for e in answers_valid.iter_errors(a)]
+                assert errors == [], name
+                decisions.add(a["decision"])
+    assert decisions == {"approve", "refer", "pend", "deny"}

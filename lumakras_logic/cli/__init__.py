@@ -203,10 +203,10 @@ def check_command(kb_paths: tuple[Path, ...], kb_dirs: tuple[Path, ...]) -> None
 
 
 @main.command("schema")
-@click.argument("what", type=click.Choice(["request"]), default="request")
+@click.argument("what", type=click.Choice(["request", "answer"]), default="request")
 @_kb_option
 def schema_command(what: str, kb_dirs: tuple[Path, ...]) -> None:
-    """Print the JSON Schema (draft 2020-12) of the request document.
+    """Print the JSON Schema (draft 2020-12) of the request document, or of the answer (decide --json).
 
     It is made from the loader's own field table, so a document it accepts is one the loader reads (the
     loader also checks what a schema cannot: a birth date after the request date, an age that disagrees
@@ -216,13 +216,15 @@ def schema_command(what: str, kb_dirs: tuple[Path, ...]) -> None:
     \b
     Examples:
       lumakras schema request > request.schema.json
+      lumakras schema answer > answer.schema.json
       lumakras schema request --kb kb --kb my-payer/
     """
     import json
 
-    from ..core.schema import request_schema
+    from ..core.schema import answer_schema, request_schema
 
-    click.echo(json.dumps(request_schema(tuple(_decider(kb_dirs).kb.payers())), indent=2, ensure_ascii=False))
+    schema = answer_schema() if what == "answer" else request_schema(tuple(_decider(kb_dirs).kb.payers()))
+    click.echo(json.dumps(schema, indent=2, ensure_ascii=False))
 
 
 @main.command("template")

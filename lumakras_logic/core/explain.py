@@ -15,6 +15,10 @@ from .engine import Derivation, Row
 from .kb import KnowledgeBase, Node
 from .policy import MET, NOT_DOCUMENTED, NOT_MET
 
+# The version of the answer's format (docs/answers.md, docs/answer.schema.json): raised when a field changes
+# meaning or goes; a field added keeps it.
+ANSWER_SCHEMA = "lumakras-answer/1"
+
 # Which parts of a node justify its status (the derivation, pruned): by how it combines and its status.
 _JUSTIFYING = {
     ("all", MET): {MET},
@@ -99,7 +103,8 @@ class Explainer:
         grounds = [n for n in policy.otherwise_when if d.status.get(n) == MET]
         if d.decision == "deny" and grounds:
             out["otherwise"] = [{"text": t, "cite": c, "because": grounds} for t, c in policy.otherwise]
-        out["provenance"] = {"policy": policy.id, "revision": policy.revision, "title": policy.title,
+        out["provenance"] = {"schema": ANSWER_SCHEMA, "policy": policy.id, "revision": policy.revision,
+                             "title": policy.title,
                              "kb_digest": self.digest(d.payer), "kb_files": list(self.files(d.payer)),
                              "engine": self.version, "request_source": d.request.source,
                              "request_date": d.request.date.isoformat()}

@@ -125,3 +125,97 @@ def request_schema(payers: tuple[str, ...]) -> dict[str, Any]:
         "patternProperties": EXTENSIONS,
         "properties": {k: top[k] for k in order},
     }
+
+
+ANSWER_ID = "urn:lumakras-logic:schema:answer"
+STATUS = {"enum": ["met", "not_met", "not_documented"]}
+_TEXT = {"type": "string"}
+_TEXTS = {"type": "array", "items": _TEXT}
+
+
+def answer_schema() -> dict[str, Any]:
+    """The JSON Schema of one answer (`lumakras decide --json`; docs/answers.md)."""
+    from .explain import ANSWER_SCHEMA
+
+    criterion = {
+        "type": "object", "required": ["id", "status", "text", "cite", "because", "rules"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {**_TEXT, "description": "the criterion's id, as the policy numbers it (I.A.3, 2.D.i, ...)"},
+            "status": STATUS, "text": {**_TEXT, "description": "the policy's words"},
+            "cite": {**_TEXT, "description": "where the policy says it"},
+            "because": {**_TEXTS, "description": "why it has its status: the request's facts, as sentences"},
+            "rules": {**_TEXTS, "description": "the kb file:line each reason rests on"},
+            "combines": {"enum": ["all", "any", "not"], "description": "how its parts combine"},
+            "parts": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
+        },
+    }
+    closest = {
+        "type": "object", "additionalProperties": False,
+        "required": ["pathway", "status", "other_diagnosis", "text", "cite", "not_met", "not_documented", "criteria"],
+        "properties": {
+            "pathway": _TEXT, "status": STATUS, "text": _TEXT, "cite": _TEXT,
+            "other_diagnosis": {"type": "boolean", "description": "a pathway for another diagnosis than the request's"},
+            "not_met": {"type": "integer", "minimum": 0}, "not_documented": {"type": "integer", "minimum": 0},
+            "criteria": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
+        },
+    }
+    to_document = {
+        "type": "object", "additionalProperties": False,
+        "required": ["pathway", "criterion", "node", "field", "text", "because", "question"],
+        "properties": {
+            "pathway": _TEXT, "criterion": {**_TEXT, "description": "the criterion of the pathway it serves"},
+            "node": {**_TEXT, "description": "the leaf that reads the field"},
+            "field": {**_TEXT, "description": "the request field to send (a dotted path of docs/requests.md)"},
+            "text": _TEXT, "because": _TEXT, "question": {**_TEXT, "description": "what to send, as a question"},
+            "name": {**_TEXT, "description": "the drug-list entry that left it open"},
+            "any_of": {**_TEXT, "description": "the values that would meet it"},
+            "given": {"type": "array", "description": "what the request gave"},
+        },
+    }
+    nullable_text = {"type": ["string", "null"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": ANSWER_ID,
+        "title": "The answer to a prior-authorization request for sotorasib (Lumakras) under one payer",
+        "description": f"What `lumakras decide --json` prints for each request and payer ({ANSWER_SCHEMA}; "
+                       "docs/answers.md).",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["request", "payer", "policy", "decision", "pathway", "approval_months", "refer_to", "criteria",
+                     "closest", "to_document", "provenance"],
+        "properties": {
+            "request": {**_TEXT, "description": "the request's id"},
+            "payer": _TEXT, "policy": {**_TEXT, "description": "the policy's id"},
+            "decision": {"enum": ["approve", "refer", "pend", "deny"]},
+            "pathway": {**nullable_text, "description": "the pathway derived (approve, refer)"},
+            "approval_months": {"type": ["integer", "null"], "minimum": 1},
+            "refer_to": {**nullable_text, "description": "the policy a referral sends the request to"},
+            "refer_by": {**_TEXT, "description": "on refer: the criterion that named the target"},
+            "criteria": {"type": "array", "items": {"$ref": "#/$defs/criterion"},
+                         "description": "the derived pathway's criteria that were met"},
+            "closest": {"type": "array", "items": closest,
+                        "description": "on deny and pend: the pathways that came nearest, nearest first"},
+            "to_document": {"type": "array", "items": to_document, "description": "on pend: what to send"},
+            "unclassified": {"type": "array", "description": "names of the request the vocabulary does not know",
+                             "items": {"type": "object", "required": ["field", "name", "because"],
+                                       "additionalProperties": False,
+                                       "properties": {"field": _TEXT, "name": _TEXT, "because": _TEXT}}},
+            "otherwise": {"type": "array", "description": "the policy's own ground of a deny (conditions not covered)",
+                          "items": {"type": "object", "required": ["text", "cite", "because"],
+                                    "additionalProperties": False,
+                                    "properties": {"text": _TEXT, "cite": _TEXT, "because": _TEXTS}}},
+            "provenance": {
+                "type": "object", "additionalProperties": False,
+                "required": ["schema", "policy", "revision", "title", "kb_digest", "kb_files", "engine",
+                             "request_source", "request_date"],
+                "properties": {
+                    "schema": {"const": ANSWER_SCHEMA}, "policy": _TEXT, "revision": _TEXT, "title": _TEXT,
+                    "kb_digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "kb_files": _TEXTS,
+                    "engine": _TEXT, "request_source": _TEXT,
+                    "request_date": {"type": "string", "format": "date"},
+                },
+            },
+        },
+        "$defs": {"criterion": criterion},
+    }
