@@ -23,6 +23,7 @@ tests/test_fuzz.py runs a small seeded batch of it.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -99,7 +100,7 @@ def mutant(rng: random.Random, bases: list[tuple[str, dict]], folder: Path, inde
     path = folder / f"m{index:06d}-{kind}{suffix}"
     if kind <= 3:  # a field's value of another type
         for _ in range(1 + rng.randrange(3)):
-            _set(doc, rng.choice(_paths(doc)), rng.choice(ODD_VALUES))
+            _set(doc, rng.choice(_paths(doc)), copy.deepcopy(rng.choice(ODD_VALUES)))  # never shared: no cycle
         text = json.dumps(doc) if suffix == ".json" else yaml.safe_dump(doc, allow_unicode=rng.random() < 0.5)
         path.write_text(text, encoding="utf-8")
     elif kind == 4:  # a line YAML reads in its own way
