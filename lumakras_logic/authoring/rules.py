@@ -128,40 +128,15 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-# Each criterion kind of kb/engine/tests.dl in words, with the slots {field} (the Subject), {param}, {set}
-# (the members of the set Param names), {drug} (the drug under review, requested_drug) and {anticancer} (the
-# class of anticancer drugs, anticancer_class). A kb may word a kind itself, and must for a kind of its own
-# that these do not know, with facts describes(Kind, Words) in the same slots; a kind worded nowhere is
-# shown by its parts ("kind K: field F, param X").
-KIND_WORDS: dict[str, str] = {
-    "equals": "{field} = {param}",
-    "one_of": "{field} is one of: {set}",
-    "at_least": "{field} ≥ {param}",
-    "at_most": "{field} ≤ {param}",
-    "at_most_field": "{field} ≤ {param}",
-    "absent": "{field} is not given",
-    "any_value_in": "{field} includes one of: {set}",
-    "condition_is": "{field} is {param} (by name, synonym, ICD-10-CM code, or organ and histology)",
-    "condition_in": "{field} is one of: {set} (by name, synonym, ICD-10-CM code, or organ and histology)",
-    "any_in_class": "{field} has a drug of class {param}",
-    "none_in_class": "{field} has no drug of class {param}",
-    "has_drug": "{field} has {param}",
-    "lacks_drug": "{field} lacks {param}",
-    "only_anticancer": "{field} has no anticancer drug (class {anticancer}) besides {param} and {drug}",
-    "no_generic_marketed": "no generic {field} is marketed on the request date (market facts)",
-    "recent_label_change": "{field} had a label change not reflected in the policy within {param} months before "
-                           "the request date (market facts)",
-}
-
-
 def describe_test(kind: str, field: Any, param: Any, members: list[Any] | None = None,
                   counts_as: list[tuple[str, str]] | None = None, words: str | None = None,
                   drug: str = "the drug under review", anticancer: str = "systemic_therapy") -> str:
-    """A leaf test in words, as an author checks it against the policy sentence: the kb's own words for the
-    kind (`words`, a describes/2 fact), else KIND_WORDS, else the test's parts."""
+    """A leaf test in words, as an author checks it against the policy sentence: the kb's words for the kind
+    (`words`, its describes/2 fact in kb/engine/tests.dl, with the slots {field}, {param}, {set}, {drug} and
+    {anticancer}), else the test's parts ("kind K: field F, param X")."""
     f, x = _shown(field), _shown(param)
     listed = ", ".join(_shown(m) for m in members or []) or f"(the set {x!r} has no members in the kb)"
-    template = words or KIND_WORDS.get(kind)
+    template = words
     if template is None:
         text = f"kind {kind}: field {f}, param {x}"
         return f"{text} (the set: {listed})" if members is not None else text
