@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -185,16 +186,24 @@ def test_signals_stop_every_worker_without_a_traceback(sig: int, status: int) ->
     assert alive == []
 
 
-def test_a_closed_pipe_ends_quietly() -> None:
-    run = subprocess.Popen([sys.executable, "-m", "lumakras_logic.cli", "decide", *[str(GOOD)] * 200, "--payer", "all"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    assert run.stdout is not None
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_closed_pipe_ends_quietly(jobs: str) -> None:
+    """`lumakras decide ... | head -1` ends, and so do its worker processes: stderr reaches its end (no worker
+    keeps it open), with no traceback."""
+    run = subprocess.Popen([sys.executable, "-m", "lumakras_logic.cli", "decide", *[str(GOOD)] * 200, "--payer", "all",
+                            "--jobs", jobs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert run.stdout is not None and run.stderr is not None
     run.stdout.readline()
     run.stdout.close()  # as `| head -1` does
-    err = run.stderr.read().decode() if run.stderr else ""
-    run.wait(timeout=120)
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(run.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "a worker process outlived the command and keeps its stderr open"
+    run.wait(timeout=60)
     assert run.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE, 0)
-    assert "Traceback" not in err and "Broken pipe" not in err
+    text = err[0].decode()
+    assert "Traceback" not in text and "Broken pipe" not in text
 
 
 @pytest.mark.slow

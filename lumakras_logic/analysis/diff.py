@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -333,7 +334,7 @@ def replay_all(replays: list[tuple[Differ, Region]], jobs: int) -> None:
     _REPLAYS = replays
     try:
         chunk = max(1, len(replays) // (4 * jobs))
-        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
             for index, replayed, note in pool.imap_unordered(_replay, range(len(replays)), chunksize=chunk):
                 region = replays[index][1]
                 region.replayed, region.replay_note = replayed, note

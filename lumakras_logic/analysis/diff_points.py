@@ -662,7 +662,7 @@ def enumerate_parts(parts: list[Part], jobs: int) -> list[Found]:
         for i in order:
             out[i] = _work(i)[1]
     else:
-        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
             for i, found in pool.imap_unordered(_work, order):
                 out[i] = found
     _PARTS = []

@@ -7,6 +7,7 @@ interrupted (Ctrl-C); 143 terminated (SIGTERM).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import NoReturn
@@ -27,8 +28,26 @@ def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
     sys.exit(status)
 
 
-def quiet_worker() -> None:
-    """A worker process (diff's pools, impact's old kb) leaves Ctrl-C to its parent, which stops it, and dies
-    at once on SIGTERM (Pool.terminate): no worker prints a traceback or outlives its parent."""
+def quiet_worker(parent: int | None = None) -> None:
+    """A worker process (decide's and diff's pools, impact's old kb) leaves Ctrl-C to its parent, which stops
+    it, and dies at once on SIGTERM (Pool.terminate): no worker prints a traceback. Nor does one outlive its
+    parent, however the parent ends (a closed pipe, SIGKILL): on Linux the kernel sends it SIGTERM when the
+    parent dies; a worker whose parent `parent` is already gone ends at once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
+
+
+def _die_with_parent() -> None:
+    """prctl(PR_SET_PDEATHSIG, SIGTERM), where the system has it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

@@ -56,7 +56,7 @@ def map_chunks(step: Callable[[list[T]], list[R]], items: list[T], jobs: int) ->
         return
     _step = step
     try:
-        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
             for results in pool.imap(_run, chunks(items)):
                 yield from results
     finally:
