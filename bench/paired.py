@@ -24,6 +24,8 @@ CHILD = """
 import os, sys, time
 root = sys.argv[1]
 sys.path[:0] = [root + '/bench', root]
+# an editable install's import hook would give this checkout's imports to the installed one: drop it
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]
 os.sched_setaffinity(0, {int(sys.argv[2])})
 from bench import generate
 try:
