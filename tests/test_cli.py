@@ -440,3 +440,13 @@ def test_progress_shows_on_a_terminal_only_when_the_output_goes_elsewhere(tmp_pa
     assert len(json.loads(out.read_text())) == 2 * len(files)  # the answers untouched by the bar
     quiet = run("decide", *files[:3], "--payer", "all")  # not a terminal: no bar
     assert "deciding" not in quiet.stderr
+
+
+def test_standard_input_among_many_files_is_read_on_two_processes_too():
+    files = [str(p) for p in sorted((ROOT / "queries").glob("*.yaml"))][:20]
+    done = subprocess.run([sys.executable, "-m", "lumakras_logic.cli", "decide", *files, "-", "--payer", "centene",
+                           "--json", "--jobs", "2"], input=APPROVE.read_text(encoding="utf-8"), capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert done.returncode in (0, 2), done.stderr
+    answers = json.loads(done.stdout)
+    assert answers[-1]["provenance"]["request_source"] == "-" and answers[-1]["decision"] == "approve"

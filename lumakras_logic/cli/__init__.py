@@ -19,7 +19,7 @@ from ..core.api import Decider, Outcome
 from ..core.exits import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
 from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS
 from ..core.inputs import DEFAULT as DEFAULT_LIMITS
-from ..core.inputs import Limits, set_limits
+from ..core.inputs import STDIN, Limits, set_limits
 from ..core.kb import KbError
 from ..core.parallel import cores, map_chunks
 from ..core.render import summary, to_json, why
@@ -111,6 +111,8 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
     files = request_files(requests)  # a folder stands for the request files under it
     single = as_json and len(files) == 1 and payer != "all"  # one object, else an array
     stream = JsonArray(lambda text: click.echo(text, nl=False))
+    if any(str(f) == STDIN for f in files):  # a worker process reads no standard input: this one does
+        jobs = 1
     outcomes = _outcomes(decider, files, payer, jobs or cores())
     for outcome in progress(outcomes, "deciding", len(files)):  # each answer printed as it is made
         if outcome.error is not None:
