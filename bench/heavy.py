@@ -3,10 +3,11 @@
     python bench/heavy.py                     # every case, 20,000 requests
     python bench/heavy.py --requests 2000 --only decide impact
 
-Each case runs `lumakras` as a child process; its memory is the peak of the summed resident set of the
-process and all its descendants (impact's old-kb process, diff's workers), sampled every 50 ms from
-/proc (Linux). Prints one line per case: the command, exit status, seconds, peak MB and what was checked
-(the answers counted, or the one-line refusal), and exits 1 if a case broke the contract (a traceback, an
+Each case runs `lumakras` as a child process; its memory is the peak of the summed proportional set size
+(Pss) of the process and all its descendants (decide's workers, impact's old-kb process), sampled every
+50 ms from /proc (Linux): pages forked workers share with their parent count once. Prints one line per
+case: the command, exit status, seconds, peak MB and what was checked (the answers counted, or the one-line
+refusal), and exits 1 if a case broke the contract (a traceback, an
 exit status other than 0 or 2, a refusal that blocked, an answer lost) or went over --limit MB.
 
 Cases: a 452-byte YAML alias bomb; a request with a 100,000-entry list (refused at the default limits);
@@ -38,13 +39,19 @@ LUMAKRAS = [sys.executable, "-c", "from lumakras_logic.cli import main; main()"]
 
 
 def tree_rss_kb(pid: int) -> int:
-    """The resident set of a process and its descendants, in KB (0 once it is gone)."""
+    """The memory of a process and its descendants, in KB (0 once it is gone): the sum of their proportional
+    set sizes (Pss: a page that forked workers share with their parent counts once in all), or of their
+    resident sets where the kernel gives no Pss."""
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            try:
+                status = Path(f"/proc/{p}/smaps_rollup").read_text()
+                key = "Pss:"
+            except OSError:
+                status, key = Path(f"/proc/{p}/status").read_text(), "VmRSS:"
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith(key))
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration, ValueError):
