@@ -88,7 +88,7 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
 @click.option("--payer", type=str, default=None,
               help="A payer of the kb (centene, cigna, ...) or all "
                    "(default: the request's own 'payer').")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (DECISIONS.md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (docs/answers.md).")
 @click.option("--jobs", type=click.IntRange(1), default=None,
               help="Processes to decide on (default: every core); the output is the same on any number.")
 @_kb_option
@@ -104,6 +104,7 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
     Examples:
       lumakras decide queries/centene-approve-nsclc-I.A.yaml --payer centene --json
       lumakras decide queries/*.yaml --payer all
+      lumakras decide queries/ --payer all --json --jobs 2
     """
     decider = _decider(kb_dirs)
     payer = _payer(decider, payer)
