@@ -478,3 +478,59 @@ def test_leaf_rules_name_the_test_fact_and_the_leaf_rule(decider):
     path, line = rule.rsplit(":", 1)
     text = _resolve(path).read_text().splitlines()[int(line) - 1]
     assert text.startswith("leaf(R, P, N, 'met'") and "'at_least'" in text
+
+
+def _derived(d) -> tuple:
+    rows = {leaf: sorted((r.status, r.note, str(r.x), str(r.y), str(r.z)) for r in got) for leaf, got in d.rows.items()}
+    return d.decision, d.pathway, d.months, d.refer_to, d.refer_by, d.status, rows, d.candidates, d.unknown
+
+
+def _varied_requests(decider: Decider) -> list:
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench import generate
+    requests = [decider.parse(doc, f"generated-{i}") for i, doc in enumerate(generate(70, seed=11))]
+    for path in sorted((ROOT / "queries").glob("*.yaml")):
+        try:
+            requests.append(load_request(path, decider.kb.payers(), TODAY))
+        except RequestError:
+            continue
+    requests += [decider.parse(doc, name) for name, doc in DOCS.items()]
+    return [r for r in requests if r.scalars.get("line_of_business")]  # Centene's policy requires it
+
+
+def test_a_batch_derives_for_each_request_what_it_derives_alone() -> None:
+    """Requests asked about together, the request number free, get what each gets asked alone (request
+    number bound): rows, statuses, decision, duration, referral; in input order, batch after batch."""
+    decider = shared_decider()
+    assert not decider.kb.unbatchable
+    items = [(r, list(decider.kb.payers())) for r in _varied_requests(decider)]
+    assert len(items) > 2 * 16
+    together = decider.engine.decide_batch(items)
+    alone = [decider.engine.decide_many(r, payers) for r, payers in items]
+    assert [{p: _derived(d) for p, d in got.items()} for got in together] == \
+        [{p: _derived(d) for p, d in got.items()} for got in alone]
+    assert {d.decision for got in together for d in got.values()} == {"approve", "deny", "pend", "refer"}
+
+
+def test_a_kb_that_negates_before_binding_the_request_is_asked_one_request_at_a_time(tmp_path: Path) -> None:
+    """A rule that negates a literal about the request before binding it would mix the requests of a batch:
+    the kb names it (and `lumakras check` reports it), and the engine asks one request at a time."""
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(ROOT / "kb", kb_dir)
+    tests_dl = kb_dir / "engine" / "tests.dl"
+    text = tests_dl.read_text(encoding="utf-8")
+    bound = ("& may_in_class(R, F, I, C, Q, K) & ~has_in_class(R, F, C)")
+    assert bound in text
+    tests_dl.write_text(text.replace(bound, "& ~has_in_class(R, F, C) & may_in_class(R, F, I, C, Q, K)"),
+                        encoding="utf-8")
+    try:
+        decider = Decider([kb_dir], today=TODAY)
+        assert {(s.head, literal) for s, literal in decider.kb.unbatchable} == {("leaf", "~has_in_class")}
+        items = [(r, list(decider.kb.payers())) for r in _varied_requests(decider)][:40]
+        together = decider.engine.decide_batch(items)
+        alone = [decider.engine.decide_many(r, payers) for r, payers in items]
+        assert [{p: _derived(d) for p, d in got.items()} for got in together] == \
+            [{p: _derived(d) for p, d in got.items()} for got in alone]
+    finally:
+        shared_decider().kb.activate()

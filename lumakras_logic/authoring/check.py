@@ -82,6 +82,7 @@ class _Checker:
         self.citations()
         self.orphans()
         self.undefined_predicates()
+        self.request_bound()
         self.vocabulary()
         self.duplicates()
         self.derived_problems()
@@ -165,6 +166,15 @@ class _Checker:
                     close = difflib.get_close_matches(name, list(names), n=1)
                     hint = f"; did you mean {close[0]}?" if close else ""
                 self.add(f"{s.path}:{s.line}", f"{name}/{len(args)} is used{under} but never defined{hint}")
+
+    def request_bound(self) -> None:
+        """A rule about a request must bind the request (a positive literal about it) before it negates a
+        literal about it, and read no other request: otherwise requests cannot be asked about in batches
+        (KnowledgeBase.unbatchable), and the engine asks one at a time, about 30% slower."""
+        for s, literal in self.kb.unbatchable:
+            self.add(f"{s.path}:{s.line}", f"{s.head}/{len(s.args)}: {literal} reads the request before a positive "
+                     "literal binds it, or reads another request; put a positive literal about the rule's own "
+                     "request first (the engine asks one request at a time until then)")
 
     # vocabulary --------------------------------------------------------------------------------------
     def vocabulary(self) -> None:

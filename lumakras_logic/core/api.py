@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .engine import Derivation, Engine
+from .engine import BATCH, Derivation, Engine
 from .explain import Explainer
 from .kb import KnowledgeBase, load_kb
 from .request import Request, RequestError, load_request, parse_request
@@ -55,21 +56,26 @@ class Decider:
         return [self.explainer.answer(d) for d in self.derive(request, payer).values()]
 
     def answer_files(self, paths: Iterable[Path], payer: str | None) -> Iterator[Outcome]:
-        """Answer each file in turn; a bad file yields its error and the others go on. Under --payer all,
-        a payer whose policy cannot read the request (Centene without a line of business) yields its
-        error and the other payers still answer."""
-        for path in paths:
-            try:
-                request = load_request(path, self.kb.payers(), self.today)
-                payers, errors = [], []
-                for p in self.payers_for(request, payer):
-                    try:
-                        self.engine.check(request, p)
-                        payers.append(p)
-                    except RequestError as exc:
-                        errors.append(exc)
-                answers = [self.explainer.answer(d) for d in self.engine.decide_many(request, payers).values()] \
-                    if payers else []
-                yield Outcome(str(path), answers, errors[0] if errors else None)
-            except RequestError as exc:
-                yield Outcome(str(path), [], exc)
+        """Answer each file in turn, in batches of the engine's size; a bad file yields its error and the
+        others go on. Under --payer all, a payer whose policy cannot read the request (Centene without a
+        line of business) yields its error and the other payers still answer."""
+        files = iter(paths)
+        while group := list(islice(files, BATCH)):
+            read: list[tuple[Path, Request | None, list[str], RequestError | None]] = []
+            for path in group:
+                try:
+                    request = load_request(path, self.kb.payers(), self.today)
+                    payers, errors = [], []
+                    for p in self.payers_for(request, payer):
+                        try:
+                            self.engine.check(request, p)
+                            payers.append(p)
+                        except RequestError as exc:
+                            errors.append(exc)
+                    read.append((path, request, payers, errors[0] if errors else None))
+                except RequestError as exc:
+                    read.append((path, None, [], exc))
+            decided = iter(self.engine.decide_batch([(r, p) for _path, r, p, _e in read if r is not None and p]))
+            for path, request, payers, error in read:
+                derived = next(decided) if request is not None and payers else {}
+                yield Outcome(str(path), [self.explainer.answer(d) for d in derived.values()], error)

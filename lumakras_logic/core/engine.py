@@ -1,10 +1,10 @@
 """Decide requests: assert a request's facts, ask the kb for its leaf rows, combine, retract.
 
 Generic: the engine knows the predicates of the kb's engine layer (kb/engine/), never a criterion, a
-drug or a payer. Per request it makes one Datalog query for the leaf rows of every payer asked about,
-folds them up each payer's tree with the kb's Kleene table (kb/engine/kleene.dl), and makes one small
-query for the approval duration when a pathway approves. One request at a time, facts asserted and
-retracted (../shared/notes: faster and flatter than asserting a batch).
+drug or a payer. For a batch of requests it makes one Datalog query for the leaf rows of every payer
+asked about, folds each request's rows up each payer's tree with the kb's Kleene table
+(kb/engine/kleene.dl), and makes one small query for the approval duration when a pathway approves. The
+facts of a batch are asserted together and retracted after it, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from .kb import KbError, KnowledgeBase, assert_facts, query, retract_facts
 from .policy import PolicyModel
 from .request import Request, RequestError
 
-# Every request is asserted under the same internal number and retracted before the next one: pyDatalog
-# keeps every constant it has seen, so a fresh number per request would grow its tables without end.
+# Requests are asserted under the internal numbers _RID, _RID + 1, ... of their batch and retracted before
+# the next batch: pyDatalog keeps every constant it has seen, so a fresh number per request would grow its
+# tables without end.
 _RID = 1
+BATCH = 16  # requests asked about at once (bench: the time per request is flat from 8 to 100)
 
 @dataclass
 class Row:
@@ -62,29 +64,60 @@ class Engine:
 
     def decide_many(self, request: Request, payers: list[str]) -> dict[str, Derivation]:
         """Decide one request under several payers with one assertion of its facts."""
+        return self.decide_batch([(request, payers)])[0]
+
+    def decide_batch(self, items: list[tuple[Request, list[str]]]) -> list[dict[str, Derivation]]:
+        """Decide several requests, each under its payers, in input order.
+
+        Up to BATCH requests are asserted at once, each under its own number, and asked about in one leaf
+        query with the request number free: the rows that depend on no request (the policy's tests, the
+        vocabulary's tables) are then derived once for the batch rather than once per request (bench:
+        about 30% less time per request). Each request gets the rows it would get alone, because every
+        rule about a request binds it before negating (KnowledgeBase.unbatchable); a kb whose rules do
+        not is asked one request at a time."""
         kb = self.kb
         kb.activate()
-        for payer in payers:
-            self.check(request, payer)
-        rid = _RID
-        facts = kb.request_facts(request, rid)
-        assert_facts(facts)
+        for request, payers in items:
+            for payer in payers:
+                self.check(request, payer)
+        size = 1 if kb.unbatchable else BATCH
+        out: list[dict[str, Derivation]] = []
+        for start in range(0, len(items), size):
+            out += self._decide_together(items[start:start + size])
+        return out
+
+    def _decide_together(self, items: list[tuple[Request, list[str]]]) -> list[dict[str, Derivation]]:
+        kb = self.kb
+        facts = [kb.request_facts(request, rid) for rid, (request, _payers) in enumerate(items, _RID)]
+        for each in facts:
+            assert_facts(each)
         try:
-            rows: dict[str, dict[str, list[Row]]] = {p: defaultdict(list) for p in payers}
-            who = payers[0] if len(payers) == 1 else "?P"
-            for answer in query("leaf", rid, who, "?N", "?S", "?T", "?X", "?Y", "?Z"):
-                if who != "?P":
-                    answer = (who, *answer)
-                payer, node, status, note, x, y, z = answer
-                if payer in rows:
-                    rows[payer][node].append(Row(status, note, x, y, z))
-            # reading 16: a name the vocabulary does not know is never silently dropped
-            unknown = kb.unknown_items(facts)
-            out = {p: self._derive(rid, request, p, rows[p]) for p in payers}
-            for derivation in out.values():
-                derivation.unknown = unknown
+            rows: list[dict[str, dict[str, list[Row]]]] = [{p: defaultdict(list) for p in payers}
+                                                         for _request, payers in items]
+            if len(items) == 1:  # the request number bound: faster for one request
+                payers = items[0][1]
+                who = payers[0] if len(payers) == 1 else "?P"
+                answers = [(_RID, *(a if who == "?P" else (who, *a)))
+                           for a in query("leaf", _RID, who, "?N", "?S", "?T", "?X", "?Y", "?Z")]
+            else:
+                answers = query("leaf", "?R", "?P", "?N", "?S", "?T", "?X", "?Y", "?Z")
+            for rid, payer, node, status, note, x, y, z in answers:
+                if not isinstance(rid, int) or not _RID <= rid < _RID + len(items):
+                    continue  # request 0: the kb's placeholder (kb/engine/request.dl), never a request
+                mine = rows[rid - _RID]
+                if payer in mine:
+                    mine[payer][node].append(Row(status, note, x, y, z))
+            out = []
+            for rid, ((request, payers), own, each) in enumerate(zip(items, rows, facts, strict=True), _RID):
+                # reading 16: a name the vocabulary does not know is never silently dropped
+                unknown = kb.unknown_items(each)
+                derived = {p: self._derive(rid, request, p, own[p]) for p in payers}
+                for derivation in derived.values():
+                    derivation.unknown = unknown
+                out.append(derived)
         finally:
-            retract_facts(facts)
+            for each in facts:
+                retract_facts(each)
         return out
 
     def approval_months(self, request: Request, payer: str, pathway: str) -> int | None:

@@ -327,9 +327,35 @@ class KnowledgeBase:
                     dynamic.add(key)
                     changed = True
         self._dynamic = dynamic
+        self.unbatchable = self._unbatchable(rules)
         return {(name, len(args)) for key in dynamic for s in rules[key] for name, _neg, args in s.body_atoms
                 if (name, len(args)) in rules and (name, len(args)) not in dynamic
                 and name not in REQUEST_PREDICATES}
+
+    def _unbatchable(self, rules: dict[tuple[str, int], list[Statement]]) -> list[tuple[Statement, str]]:
+        """The rules that could mix requests if several were asked at once, each with the literal at fault.
+
+        The engine asks the leaf query for a batch of requests with the request number free (engine.py).
+        That gives each request the rows it would get alone when, in every rule about a request, every
+        literal about a request (a request fact, or a predicate whose rules read one; the request is the
+        first argument) is about the rule's own request (the head's first argument), and every negated one
+        comes after a positive one that binds it: pyDatalog answers ~p(R, F) with R free as "no request at
+        all has p". When some rule does not, the engine asks one request at a time; `lumakras check` names
+        the rule."""
+        about_request = set(self._dynamic) | {name for name in REQUEST_PREDICATES}
+        out: list[tuple[Statement, str]] = []
+        for key in sorted(self._dynamic):
+            for s in rules[key]:
+                request_var = s.args[0] if s.args and isinstance(s.args[0], Var) else None
+                bound = False
+                for name, negated, args in s.body_atoms:
+                    if name not in about_request and (name, len(args)) not in about_request:
+                        continue
+                    if request_var is None or not args or args[0] != request_var or (negated and not bound):
+                        out.append((s, f"{'~' if negated else ''}{name}"))
+                        break
+                    bound = bound or not negated
+        return out
 
     def activate(self) -> None:
         """Make this kb the one pyDatalog holds (pyDatalog has one kb per thread)."""
