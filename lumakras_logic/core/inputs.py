@@ -111,29 +111,14 @@ def read_text(path: Path | str, bound: Limits | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # YAML and JSON
 # ---------------------------------------------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """Safe YAML with the boundary's checks: dates stay text, no duplicate key, bounded depth."""
+class _Checks:
+    """What both loaders check while constructing: a tagged value its constructor refuses in any way is a
+    YAML error, and no key is given twice."""
 
-    depth_limit = DEFAULT.max_depth
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        self._depth += 1
-        try:
-            if self._depth > self.depth_limit:
-                mark = self.peek_event().start_mark
-                raise yaml.MarkedYAMLError(problem=f"nested deeper than {self.depth_limit} levels (--max-depth)",
-                                           problem_mark=mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
         try:
-            return super().construct_object(node, deep=deep)
+            return super().construct_object(node, deep=deep)  # type: ignore[misc]
         except (yaml.YAMLError, RecursionError):
             raise
         except Exception as exc:  # noqa: BLE001 - a tagged value its constructor refuses, in any way
@@ -155,13 +140,89 @@ class _Loader(yaml.SafeLoader):
                     raise yaml.MarkedYAMLError(problem=f"key {shown(key)} given twice",
                                                problem_mark=key_node.start_mark)
                 seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class _Loader(_Checks, yaml.SafeLoader):
+    """Safe YAML with the boundary's checks: dates stay text, no duplicate key, bounded depth."""
+
+    depth_limit = DEFAULT.max_depth
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        self._depth += 1
+        try:
+            if self._depth > self.depth_limit:
+                mark = self.peek_event().start_mark
+                raise yaml.MarkedYAMLError(problem=f"nested deeper than {self.depth_limit} levels (--max-depth)",
+                                           problem_mark=mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+# libyaml, when PyYAML was built with it: it scans, parses and composes in C (about 8 times faster than the
+# pure-Python loader on requests); the document is then constructed by the same Python constructor, so
+# values, dates, duplicate keys and refusals are the same. A document it refuses is read again by the
+# pure-Python loader for the very message that loader gives.
+try:
+    from yaml._yaml import CParser as _CParser  # type: ignore[import-not-found]
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
+if _CParser is not None:
+    class _CLoader(_Checks, _CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore[misc]
+        """libyaml's parser with _Loader's checks and resolvers."""
+
+        yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+# The characters PyYAML's reader refuses (its message names the first one)
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+_STARTS = {yaml.MappingStartEvent, yaml.SequenceStartEvent}
+_ENDS = {yaml.MappingEndEvent, yaml.SequenceEndEvent}
+
+
+def _c_node(text: str, bound: Limits) -> Any:
+    """The composed node of a document read by libyaml, or None when the pure-Python loader must read it
+    (no libyaml, a character that loader refuses, deeper than the limit, anything libyaml refuses). The
+    depth is measured on libyaml's events first (its event parser keeps its own stack, while composing
+    recurses in C with no limit of its own)."""
+    if _CParser is None or _NON_PRINTABLE.search(text):
+        return None
+    try:
+        parser = _CParser(text)
+        try:
+            depth = 0
+            while (event := parser.get_event()) is not None:
+                kind = type(event)
+                if kind in _STARTS:
+                    depth += 1
+                    if depth >= bound.max_depth:  # its values may be past the limit: the pure loader
+                        return None               # counts them and says so
+                elif kind in _ENDS:
+                    depth -= 1
+        finally:
+            parser.dispose()
+        loader = _CLoader(text)
+        try:
+            return loader, loader.get_single_node()
+        except BaseException:
+            loader.dispose()
+            raise
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
 
 
 def _expanded_size(root: Any, bound: int) -> int:
@@ -192,20 +253,24 @@ def _expanded_size(root: Any, bound: int) -> int:
     return size(root, 0)
 
 
-def load_yaml(text: str, source: str, bound: Limits | None = None) -> Any:
+def load_yaml(text: str, source: str, bound: Limits | None = None, libyaml: bool = True) -> Any:
+    """A YAML document as data, within the limits; read by libyaml when it can (and `libyaml`), and by the
+    pure-Python loader otherwise, or when libyaml's reading fails in any way, so that every refusal is
+    worded as that loader words it."""
     bound = bound or _current
-    loader_class = type("_BoundLoader", (_Loader,), {"depth_limit": bound.max_depth})
+    fast = _c_node(text, bound) if libyaml else None
+    if fast is not None:
+        loader, node = fast
+        try:
+            return _document(loader, node, source, bound)
+        except Exception:  # noqa: BLE001 - refused: read again below, for the pure-Python loader's message
+            pass
+        finally:
+            loader.dispose()
     loader = None
     try:
-        loader = loader_class(text)  # the reader checks the characters here already
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        if _expanded_size(node, bound.max_nodes) > bound.max_nodes:
-            raise InputError(source, "", f"more than {bound.max_nodes:,} values once its aliases are expanded "
-                                         "(--max-nodes)")
-        _check_scalars(node, source, bound)
-        return loader.construct_document(node)
+        loader = type("_BoundLoader", (_Loader,), {"depth_limit": bound.max_depth})(text)  # the reader
+        return _document(loader, loader.get_single_node(), source, bound)  # checks the characters already
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -220,6 +285,17 @@ def load_yaml(text: str, source: str, bound: Limits | None = None) -> Any:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _document(loader: Any, node: Any, source: str, bound: Limits) -> Any:
+    """The document of a composed node, once its size and scalars are within the limits."""
+    if node is None:
+        return None
+    if _expanded_size(node, bound.max_nodes) > bound.max_nodes:
+        raise InputError(source, "", f"more than {bound.max_nodes:,} values once its aliases are expanded "
+                                     "(--max-nodes)")
+    _check_scalars(node, source, bound)
+    return loader.construct_document(node)
 
 
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
