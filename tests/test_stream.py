@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conftest import ROOT, invoke
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lumakras_logic.core.escape import json_safe
-from lumakras_logic.core.stream import JsonArray, JsonObject, Spill
+from lumakras_logic.core.stream import JsonArray, JsonObject, Spill, dumps
 
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
@@ -68,3 +69,27 @@ def test_a_spill_gives_back_its_records_in_order_and_nothing_when_empty() -> Non
         for r in records:
             spill.add(r)
         assert spill.count == 1000 and list(spill) == records
+
+
+ANY_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63 - 2, max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+    | st.sampled_from(["\x7f\x85\u2028\u202e", "\ud800", "a: 1.5", "é😀", "\x00\x1f\t\n\"\\"]),
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=4) | st.integers() | st.booleans(), inner, max_size=3),
+    max_leaves=12)
+
+
+@given(ANY_VALUES)
+def test_dumps_writes_what_json_dumps_writes(value: Any) -> None:
+    """orjson writes where it agrees with json, json elsewhere (floats, big integers, keys that are not
+    strings, text that is not valid Unicode): the text is json's in every case."""
+    assert dumps(value) == json_safe(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def test_dumps_writes_every_example_answer_as_json_does() -> None:
+    result = invoke("decide", "--json", "--payer", "all", "--jobs", "1", ROOT / "queries")
+    answers = json.loads(result.output)
+    assert len(answers) > 40
+    for answer in answers:
+        assert dumps(answer) == json_safe(json.dumps(answer, indent=2, ensure_ascii=False))

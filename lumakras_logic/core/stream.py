@@ -9,19 +9,51 @@ control characters are escaped there as in every other JSON the tool prints.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
-import textwrap
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from .escape import json_safe
 
+try:
+    import orjson
+except ImportError:  # not installed: the standard library's encoder writes the same text, more slowly
+    orjson = None  # type: ignore[assignment]
+
 Write = Callable[[str], Any]
 
 
 def dumps(value: Any) -> str:
-    """One value as the tool prints JSON: indented by 2, non-ASCII kept, control characters escaped."""
-    return json_safe(json.dumps(value, indent=2, ensure_ascii=False))
+    """One value as the tool prints JSON: indented by 2, non-ASCII kept, control characters escaped: the
+    text of json.dumps(value, indent=2, ensure_ascii=False), through json_safe."""
+    text = _orjson(value) if orjson is not None else None
+    return json_safe(text if text is not None else json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# A number with a fraction or an exponent where a value stands: the whole text, first on a line (an array's
+# item: a string's newlines are escaped), or after a key (a quote after an even run of backslashes: within
+# a string a quote is escaped, after an odd run). So a float is always found, and nothing else is.
+_FLOAT = re.compile(r'\A-?\d+[.eE]|\n +-?\d+[.eE]|(?<!\\)(?:\\\\)*": -?\d+[.eE]')
+
+
+def _orjson(value: Any) -> str | None:
+    """The same text by orjson, about ten times faster than json's encoder with an indent (which only has
+    a pure-Python implementation): None where the two could differ, so that json writes it. They differ
+    on floats (orjson writes 1e-05 as 0.00001), integers past 64 bits, keys that are not strings (json
+    turns them into strings), dataclasses and dates (json refuses them), and text that is not valid
+    Unicode; on everything else they agree (tests/test_stream.py)."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATACLASS
+                            | orjson.OPT_PASSTHROUGH_DATETIME).decode("utf-8")
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        return None
+    return None if _FLOAT.search(text) else text
+
+
+def _indented(text: str, pad: str) -> str:
+    """`text` with every line after the first indented by `pad` (no line of indented JSON is blank)."""
+    return text.replace("\n", "\n" + pad)
 
 
 class JsonArray:
@@ -33,7 +65,8 @@ class JsonArray:
         self.write, self.count, self.depth = write, 0, depth
 
     def add(self, value: Any) -> None:
-        piece = textwrap.indent(dumps(value), "  " * (self.depth + 1))
+        pad = "  " * (self.depth + 1)
+        piece = pad + _indented(dumps(value), pad)
         self.write(("[\n" if self.count == 0 else ",\n") + piece)
         self.count += 1
 
@@ -60,7 +93,7 @@ class JsonObject:
 
     def field(self, key: str, value: Any) -> None:
         self._key(key)
-        self.write(textwrap.indent(dumps(value), "  ")[2:])  # the first line follows the key
+        self.write(_indented(dumps(value), "  "))  # the first line follows the key
 
     def array(self, key: str) -> JsonArray:
         """A streamed array as this key's value: add to it, close it, then go on with the next key."""
