@@ -55,6 +55,15 @@ class Decider:
     def answer(self, request: Request, payer: str | None) -> list[dict[str, Any]]:
         return [self.explainer.answer(d) for d in self.derive(request, payer).values()]
 
+    def answer_many(self, requests: Iterable[Request], payer: str | None) -> Iterator[list[dict[str, Any]]]:
+        """Each request's answers (one per payer), in order, decided in the engine's batches: the way to
+        answer many requests in process."""
+        items = iter(requests)
+        while group := list(islice(items, BATCH)):
+            derived = self.engine.decide_batch([(r, self.payers_for(r, payer)) for r in group])
+            for each in derived:
+                yield [self.explainer.answer(d) for d in each.values()]
+
     def answer_files(self, paths: Iterable[Path], payer: str | None) -> Iterator[Outcome]:
         """Answer each file in turn, in batches of the engine's size; a bad file yields its error and the
         others go on. Under --payer all, a payer whose policy cannot read the request (Centene without a

@@ -108,17 +108,37 @@ class Engine:
                 if payer in mine:
                     mine[payer][node].append(Row(status, note, x, y, z))
             out = []
-            for rid, ((request, payers), own, each) in enumerate(zip(items, rows, facts, strict=True), _RID):
+            for (request, payers), own, each in zip(items, rows, facts, strict=True):
                 # reading 16: a name the vocabulary does not know is never silently dropped
                 unknown = kb.unknown_items(each)
-                derived = {p: self._derive(rid, request, p, own[p]) for p in payers}
+                derived = {p: self._derive(request, p, own[p]) for p in payers}
                 for derivation in derived.values():
                     derivation.unknown = unknown
                 out.append(derived)
+            self._set_months(out)
         finally:
             for each in facts:
                 retract_facts(each)
         return out
+
+    def _set_months(self, derived: list[dict[str, Derivation]]) -> None:
+        """The duration of each approval (reading 11), while the batch's facts stand: one query for a
+        batch (the durations of every pathway of every request), or one per approval for a request alone."""
+        approvals = [(rid, d) for rid, each in enumerate(derived, _RID) for d in each.values()
+                     if d.decision == "approve" and d.pathway]
+        if not approvals:
+            return
+        found: dict[tuple[int, str, str], int] = {}
+        if len(derived) == 1:
+            for rid, d in approvals:
+                for (m,) in self.kb.ask("approval_months", rid, d.payer, d.pathway, "?M"):
+                    found[(rid, d.payer, d.pathway)] = min(m, found.get((rid, d.payer, d.pathway), m))
+        else:
+            for rid, payer, pathway, m in self.kb.ask("approval_months", "?R", "?P", "?W", "?M"):
+                key = (rid, payer, pathway)
+                found[key] = min(m, found.get(key, m))
+        for rid, d in approvals:
+            d.months = found.get((rid, d.payer, d.pathway))
 
     def approval_months(self, request: Request, payer: str, pathway: str) -> int | None:
         """The duration a pathway approves this request for (reading 11), asked on its own: `lumakras diff`
@@ -148,7 +168,9 @@ class Engine:
         """Fold statuses with the kb's Kleene table for `how` (the policy model's)."""
         return self.model.combine(how, statuses)
 
-    def _derive(self, rid: int, request: Request, payer: str, rows: dict[str, list[Row]]) -> Derivation:
+    def _derive(self, request: Request, payer: str, rows: dict[str, list[Row]]) -> Derivation:
+        """Fold the leaf rows up the payer's tree and conclude; the duration of an approval is set after
+        (_set_months)."""
         kb = self.kb
         status: dict[str, str] = {}
 
@@ -176,10 +198,7 @@ class Engine:
             walk(n)
         decision, pathway = self.conclude(payer, candidates, status)
         months, refer_to, refer_by = None, None, None
-        if decision == "approve" and pathway:
-            found = self.kb.ask("approval_months", rid, payer, pathway, "?M")
-            months = min(m for (m,) in found) if found else None
-        elif decision == "refer" and pathway:
+        if decision == "refer" and pathway:
             refer_to, refer_by = self.referral(request.scalars.get("line_of_business", "any"), payer, pathway,
                                                status)
         return Derivation(request=request, payer=payer, decision=decision, pathway=pathway, months=months,
