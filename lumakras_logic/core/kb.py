@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyDatalog import pyDatalog, pyEngine
+from pyDatalog import pyDatalog, pyEngine, pyParser
 from pyDatalog.pyParser import Expression, Literal, Term
 
+from . import kbcache
 from .inputs import InputError, read_bytes
 from .kbtext import KbSyntaxError, Statement, Var, parse_text
 from .request import Request, token_key
@@ -128,6 +129,12 @@ def query(predicate: str, *args: Any) -> list[tuple[Any, ...]]:
     return list(answer or [])
 
 
+def _load_rules(text: str) -> None:
+    """pyDatalog.load(text) without its look at the caller's frame (inspect.stack reads the source of every
+    frame: a tenth of a cold start) for global names of pyDatalog objects, which the kb's rules never use."""
+    pyParser.load(text, newglobals={})
+
+
 def _clause(fact: tuple[Any, ...]) -> Any:
     return pyEngine.Clause(pyEngine.Literal(fact[0], [pyEngine.Term_of(a) for a in fact[1:]]), [])
 
@@ -217,10 +224,11 @@ class KnowledgeBase:
         errors: list[KbSyntaxError] | None = None if strict else []
         self.file_digests: dict[str, str] = {}  # name for the digest -> sha256 of the file
         self._file_name: dict[str, str] = {}  # name shown (Statement.path) -> name for the digest
+        texts: list[tuple[str, str]] = []  # (name shown, text) of the files read
         for path, display, name in files:
             try:  # through the input boundary: a regular file within the size limit, UTF-8
                 data = read_bytes(path)
-                text = data.decode("utf-8")
+                texts.append((display, data.decode("utf-8")))
             except (InputError, UnicodeDecodeError) as exc:
                 message = exc.message if isinstance(exc, InputError) else f"not UTF-8 text (byte {exc.start})"
                 error = KbSyntaxError(display, 0, message)
@@ -230,13 +238,24 @@ class KnowledgeBase:
                 continue
             self.file_digests[name] = hashlib.sha256(data).hexdigest()
             self._file_name[display] = name
-            self.statements += parse_text(text, display, errors)
+        # what only the text decides, from the last run that loaded the same files (core/kbcache.py)
+        self._cache_key = kbcache.cache_key([(d, self.file_digests[self._file_name[d]]) for d, _t in texts],
+                                            strict) if not errors else None
+        cached = kbcache.read(self._cache_key) if self._cache_key else None
+        self._twins: dict[str, list[tuple[Any, ...]]] | None = cached[1] if cached else None
+        if cached:
+            self.statements = cached[0]
+        else:
+            for display, text in texts:
+                self.statements += parse_text(text, display, errors)
         self.problems += [str(e) for e in errors or []]
         self.digest = self._digest(list(self.file_digests))
         self._heads = {s.head for s in self.statements}
         self._undeclared: set[tuple[str, str]] = set()
         if self._load():
             self._read_structure()
+            if self._cache_key and not cached and not self.problems:
+                kbcache.write(self._cache_key, self.statements, self._twins or {})
 
     def _digest(self, files: list[str]) -> str:
         digest = hashlib.sha256()
@@ -280,10 +299,10 @@ class KnowledgeBase:
         # Facts are asserted as data (assert_facts), not parsed again by pyDatalog: kbtext parsed them.
         try:
             assert_facts((s.head, *s.args) for s in self.statements if s.is_fact)
-            pyDatalog.load("\n".join(s.text for s in self.statements
+            _load_rules("\n".join(s.text for s in self.statements
                                      if not s.is_fact and (s.head, len(s.args)) not in self._dynamic))
             renamed = self._materialize(called)
-            pyDatalog.load("\n".join(_rename(s.text, renamed) for s in self.statements
+            _load_rules("\n".join(_rename(s.text, renamed) for s in self.statements
                                      if not s.is_fact and (s.head, len(s.args)) in self._dynamic))
         except Exception as exc:  # pyDatalog's own complaint about a checked statement
             self._problem(f"pyDatalog rejected the knowledge base: {exc}")
@@ -301,10 +320,15 @@ class KnowledgeBase:
         those rules call instead. Same answers, no policy in Python: the rules stay in kb/ as written, and
         answer `lumakras query` and the kb's own checks as before. Returns name -> twin name."""
         renamed: dict[str, str] = {}
-        for name, arity in sorted(called):
-            rows = query(name, *(f"?X{i}" for i in range(arity)))
-            if not rows:  # nothing to keep: rules call the predicate itself
-                continue
+        computed = self._twins is None
+        if computed:
+            self._twins = {}
+            for name, arity in sorted(called):
+                rows = query(name, *(f"?X{i}" for i in range(arity)))
+                if rows:  # else nothing to keep: rules call the predicate itself
+                    self._twins[name] = [tuple(row) for row in rows]
+        assert self._twins is not None
+        for name, rows in self._twins.items():
             twin = f"static_{name}"
             assert_facts((twin, *row) for row in rows)
             renamed[name] = twin
