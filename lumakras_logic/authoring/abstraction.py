@@ -16,8 +16,8 @@ the products of its fields'. A drug list's candidate **entries** are every drug,
 named as a class (an unnamed member; in a universal list, every member), every class as a `{name, kind}`
 entry, every ambiguous name, a name the vocabulary does not know and a kind it does not know.
 
-Asking the engine. Every candidate is decided by the kb's own leaf rules (batches of requests, one leaf query
-each: the rules and the Kleene fold the engine uses; no second implementation of the criteria), and of the
+Asking the engine. Every candidate is decided by the kb's own leaf rules (Engine.leaf_statuses: a leaf query
+per batch of requests, and the Kleene fold the engine uses; no second implementation of the criteria), and of the
 candidates that give every leaf reading the field the same statuses one is kept, the one that gives the fewest
 values (a field not given, a shorter list). Constants that no rule names and that stand in the same facts the
 same way (ICD-10-CM categories no condition names) cannot be told apart by any Datalog rule: one of each such
@@ -50,10 +50,10 @@ from itertools import combinations, product
 from typing import Any
 
 from ..core.api import Decider
-from ..core.kb import KbError, KnowledgeBase, assert_facts, natural_key, query, retract_facts
+from ..core.kb import KbError, KnowledgeBase, natural_key
 from ..core.kbtext import Var
 from ..core.policy import MET, NOT_DOCUMENTED, NOT_MET
-from ..core.request import FIELD_TYPES, Request, RequestError, name_key, token_key
+from ..core.request import FIELD_TYPES, RequestError, name_key, token_key
 
 STATUSES = (MET, NOT_MET, NOT_DOCUMENTED)
 DATE = "request_date"  # the pseudo-field of the kinds whose Subject is a drug (market facts)
@@ -63,7 +63,6 @@ UNKNOWN_KIND = "x-unknown-kind"  # a kind the vocabulary does not know
 OTHER_TEXT = "x_other"  # a text value no test names and the vocabulary does not know
 # The request's own facts (kb/engine/request.dl) and the field each names, second: value(R, Field, V), ...
 _REQUEST_FIELD_AT = {"value", "item", "item_part", "item_kind", "listed", "omitted", "documented", "item_value"}
-_RID = 1  # the request number the engine asserts requests under (one at a time, retracted after)
 
 
 class _Absent:
@@ -660,7 +659,7 @@ class _Builder:
             values = {key: vs[i] for key, vs in rows.items() if i < len(vs)}
             doc = _document(values, self.joints, self.today, f"abstract-{i}")
             requests.append(self.decider.parse(doc, "(abstraction)"))
-        statuses = _leaf_statuses(self.decider, requests)
+        statuses = self.decider.engine.leaf_statuses(requests)
         space.asked += len(requests)
         out: dict[str, dict[Any, tuple[str, ...]]] = {}
         for key, vs in rows.items():
@@ -677,27 +676,6 @@ class _Builder:
                     vector.append(got[leaf])
                 out[key][v] = tuple(vector)
         return out
-
-def _leaf_statuses(decider: Decider, requests: list[Request]) -> list[dict[tuple[str, str], str]]:
-    """Each request's leaf statuses, as the engine finds them: its facts asserted, one leaf query, each leaf's
-    rows folded with the kb's Kleene 'any', the facts retracted. One request at a time: pyDatalog 0.22.4
-    answers a query over several asserted requests wrongly (a 'may' row of one request is lost when another
-    request's diagnosis counts as the condition), so requests are never batched."""
-    kb, engine = decider.kb, decider.engine
-    kb.activate()
-    out: list[dict[tuple[str, str], str]] = []
-    for request in requests:
-        facts = kb.request_facts(request, _RID)
-        assert_facts(facts)
-        try:
-            answers = query("leaf", _RID, "?P", "?N", "?S", "?T", "?X", "?Y", "?Z")
-        finally:
-            retract_facts(facts)
-        rows: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for payer, node, status, *_evidence in answers:
-            rows[(payer, node)].append(status)
-        out.append({leaf: engine.combine("any", s) for leaf, s in rows.items()})
-    return out
 
 
 def _closure(space: Space, key: str, singles: dict[Any, tuple[str, ...]], chosen: list[Any],

@@ -86,39 +86,69 @@ class Engine:
             out += self._decide_together(items[start:start + size])
         return out
 
-    def _decide_together(self, items: list[tuple[Request, list[str]]]) -> list[dict[str, Derivation]]:
-        kb = self.kb
-        facts = [kb.request_facts(request, rid) for rid, (request, _payers) in enumerate(items, _RID)]
+    def leaf_statuses(self, requests: list[Request]) -> list[dict[tuple[str, str], str]]:
+        """Each request's leaf statuses under every payer, (payer, leaf) -> status: its rows folded with the
+        kb's Kleene 'any', as decide folds them (the abstraction of `lumakras diff` asks these)."""
+        self.kb.activate()
+        size = 1 if self.kb.unbatchable else BATCH
+        out: list[dict[tuple[str, str], str]] = []
+        for start in range(0, len(requests), size):
+            batch = requests[start:start + size]
+            facts = self._assert(batch)
+            try:
+                rows = self._leaf_rows(len(batch), None)
+            finally:
+                self._retract(facts)
+            out += [{(payer, node): self.combine("any", [r.status for r in got])
+                     for payer, leaves in each.items() for node, got in leaves.items()} for each in rows]
+        return out
+
+    def _assert(self, requests: list[Request]) -> list[list[tuple[Any, ...]]]:
+        """Assert the requests' facts under the numbers _RID, _RID + 1, ...; the facts, to retract."""
+        facts = [self.kb.request_facts(request, rid) for rid, request in enumerate(requests, _RID)]
         for each in facts:
             assert_facts(each)
+        return facts
+
+    @staticmethod
+    def _retract(facts: list[list[tuple[Any, ...]]]) -> None:
+        for each in facts:
+            retract_facts(each)
+
+    @staticmethod
+    def _leaf_rows(count: int, payers: list[str] | None) -> list[dict[str, dict[str, list[Row]]]]:
+        """The leaf rows of the `count` requests asserted, payer -> leaf -> rows; one query (the request
+        number bound when there is one request, and the payer when it is the only one asked about)."""
+        rows: list[dict[str, dict[str, list[Row]]]] = [defaultdict(lambda: defaultdict(list)) for _ in range(count)]
+        if count == 1:  # the request number bound: faster for one request
+            who = payers[0] if payers and len(payers) == 1 else "?P"
+            answers = [(_RID, *(a if who == "?P" else (who, *a)))
+                       for a in query("leaf", _RID, who, "?N", "?S", "?T", "?X", "?Y", "?Z")]
+        else:
+            answers = query("leaf", "?R", "?P", "?N", "?S", "?T", "?X", "?Y", "?Z")
+        for rid, payer, node, status, note, x, y, z in answers:
+            if not isinstance(rid, int) or not _RID <= rid < _RID + count:
+                continue  # request 0: the kb's placeholder (kb/engine/request.dl), never a request
+            rows[rid - _RID][payer][node].append(Row(status, note, x, y, z))
+        return rows
+
+    def _decide_together(self, items: list[tuple[Request, list[str]]]) -> list[dict[str, Derivation]]:
+        kb = self.kb
+        facts = self._assert([request for request, _payers in items])
         try:
-            rows: list[dict[str, dict[str, list[Row]]]] = [{p: defaultdict(list) for p in payers}
-                                                         for _request, payers in items]
-            if len(items) == 1:  # the request number bound: faster for one request
-                payers = items[0][1]
-                who = payers[0] if len(payers) == 1 else "?P"
-                answers = [(_RID, *(a if who == "?P" else (who, *a)))
-                           for a in query("leaf", _RID, who, "?N", "?S", "?T", "?X", "?Y", "?Z")]
-            else:
-                answers = query("leaf", "?R", "?P", "?N", "?S", "?T", "?X", "?Y", "?Z")
-            for rid, payer, node, status, note, x, y, z in answers:
-                if not isinstance(rid, int) or not _RID <= rid < _RID + len(items):
-                    continue  # request 0: the kb's placeholder (kb/engine/request.dl), never a request
-                mine = rows[rid - _RID]
-                if payer in mine:
-                    mine[payer][node].append(Row(status, note, x, y, z))
+            payers_asked = sorted({p for _request, payers in items for p in payers})
+            rows = self._leaf_rows(len(items), payers_asked)
             out = []
             for (request, payers), own, each in zip(items, rows, facts, strict=True):
                 # reading 16: a name the vocabulary does not know is never silently dropped
                 unknown = kb.unknown_items(each)
-                derived = {p: self._derive(request, p, own[p]) for p in payers}
+                derived = {p: self._derive(request, p, own.get(p, {})) for p in payers}
                 for derivation in derived.values():
                     derivation.unknown = unknown
                 out.append(derived)
             self._set_months(out)
         finally:
-            for each in facts:
-                retract_facts(each)
+            self._retract(facts)
         return out
 
     def _set_months(self, derived: list[dict[str, Derivation]]) -> None:
