@@ -48,7 +48,7 @@ from ..core.exits import quiet_worker
 from ..core.policy import MET
 from ..core.request import FIELD_TYPES, Request, RequestError
 from .diff_plan import ALL, CONDITION, RECORDED, Diagnosis, Part, diagnoses, plan_part
-from .diff_points import Found, Outcome, enumerate_parts
+from .diff_points import Found, Outcome, Track, enumerate_parts, untracked
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -274,8 +274,10 @@ def scenario_name(path: Path) -> str:
 
 
 def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list[str] | None,
-             today: dt.date | None, jobs: int, payers: list[str] | None = None) -> DiffResult:
-    """Diff the kb as recorded and under each scenario; a scenario reports only the regions it adds."""
+             today: dt.date | None, jobs: int, payers: list[str] | None = None,
+             track: Track = untracked) -> DiffResult:
+    """Diff the kb as recorded and under each scenario; a scenario reports only the regions it adds.
+    `track` sees the parts and then the witnesses go by (the command line's progress bar)."""
     import time
 
     start = time.perf_counter()
@@ -291,7 +293,7 @@ def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list
     for _name, differ in markets:
         chosen = differ.chosen(conditions) if conditions else differ.conditions()
         all_parts += [(differ, p) for p in differ.parts(chosen)]
-    founds = enumerate_parts([p for _, p in all_parts], jobs)
+    founds = enumerate_parts([p for _, p in all_parts], jobs, track)
     results: list[PartResult] = []
     seen: set[tuple] = set()
     to_replay: list[tuple[Differ, Region]] = []
@@ -308,7 +310,7 @@ def run_diff(kb_dirs: list[Path] | None, scenarios: list[Path], conditions: list
             to_replay.append((differ, region))
         result.regions = key_regions
         results.append(result)
-    replay_all(to_replay, jobs)
+    replay_all(to_replay, jobs, track)
     return DiffResult(markets=[m for m, _ in markets], parts=results, seconds=time.perf_counter() - start,
                       jobs=jobs, scenario_dirs={scenario_name(s): str(s) for s in scenarios},
                       kb=markets[0][1].decider.kb, payers=markets[0][1].payers)
@@ -323,19 +325,20 @@ def _replay(index: int) -> tuple[int, bool | None, str]:
     return index, region.replayed, region.replay_note
 
 
-def replay_all(replays: list[tuple[Differ, Region]], jobs: int) -> None:
+def replay_all(replays: list[tuple[Differ, Region]], jobs: int, track: Track = untracked) -> None:
     """Replay every witness through the engine, on `jobs` processes (fork). The replays come market by
     market and go out in contiguous chunks, so a worker reloads a market's kb (pyDatalog holds one) rarely."""
     global _REPLAYS
     if jobs <= 1 or len(replays) < 2 * jobs:
-        for differ, region in replays:
+        for differ, region in track(replays, "replaying witnesses", len(replays)):
             differ.replay(region)
         return
     _REPLAYS = replays
     try:
         chunk = max(1, len(replays) // (4 * jobs))
         with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
-            for index, replayed, note in pool.imap_unordered(_replay, range(len(replays)), chunksize=chunk):
+            done = pool.imap_unordered(_replay, range(len(replays)), chunksize=chunk)
+            for index, replayed, note in track(done, "replaying witnesses", len(replays)):
                 region = replays[index][1]
                 region.replayed, region.replay_note = replayed, note
     finally:

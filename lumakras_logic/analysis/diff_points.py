@@ -22,7 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
@@ -652,18 +652,27 @@ def _work(index: int) -> tuple[int, Found]:
     return index, analyse_part(_PARTS[index])
 
 
-def enumerate_parts(parts: list[Part], jobs: int) -> list[Found]:
-    """Analyse the parts on `jobs` processes (fork: the parts are inherited, not pickled), largest first."""
+Track = Callable[[Iterable[Any], str, int], Iterable[Any]]  # (items, label, length) -> the items, shown going by
+
+
+def untracked(items: Iterable[Any], _label: str, _length: int) -> Iterable[Any]:
+    """No progress shown (the command line passes its progress bar instead)."""
+    return items
+
+
+def enumerate_parts(parts: list[Part], jobs: int, track: Track = untracked) -> list[Found]:
+    """Analyse the parts on `jobs` processes (fork: the parts are inherited, not pickled), largest first;
+    `track` sees each part as it is done."""
     global _PARTS
     _PARTS = parts
     order = sorted(range(len(parts)), key=lambda i: -_cost(parts[i]))
     out: list[Found | None] = [None] * len(parts)
     if jobs <= 1 or len(parts) <= 1:
-        for i in order:
+        for i in track(order, "diffing parts", len(parts)):
             out[i] = _work(i)[1]
     else:
         with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
-            for i, found in pool.imap_unordered(_work, order):
+            for i, found in track(pool.imap_unordered(_work, order), "diffing parts", len(parts)):
                 out[i] = found
     _PARTS = []
     return [t for t in out if t is not None]

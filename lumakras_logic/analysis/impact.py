@@ -34,6 +34,7 @@ from ..core.api import Decider
 from ..core.engine import Derivation
 from ..core.exits import EXIT_BAD_KB, fail, quiet_worker
 from ..core.kb import KbError, kb_files, natural_key
+from ..core.parallel import map_chunks
 from ..core.request import REQUEST_SUFFIXES, TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
 
 # The kinds of change, in the order they are shown; a (case, payer) may have several.
@@ -290,6 +291,11 @@ def serve(conn: Connection, parent_end: Connection | None, decider: Decider | No
         return
 
 
+class SideFailed(Exception):
+    """A kb failed while deciding (its process stopped, or a leaf derived no row): the command exits 3
+    with this one line. An exception, not an exit, so that it crosses from a worker process to the parent."""
+
+
 class OldSide:
     """The old kb, deciding in a child process alongside this one (so both kbs are loaded at once, and
     the two processes decide a case at the same time). A child that dies is a kb failure (exit 3)."""
@@ -309,22 +315,22 @@ class OldSide:
             self._conn.send(message)
             return self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            fail("knowledge base (old, --old): its process stopped", EXIT_BAD_KB)
+            raise SideFailed("knowledge base (old, --old): its process stopped") from None
 
     def send(self, item: Item) -> None:
         """Start deciding an item; `receive` gives the verdicts."""
         try:
             self._conn.send(("decide", item))
         except (OSError, BrokenPipeError):
-            fail("knowledge base (old, --old): its process stopped", EXIT_BAD_KB)
+            raise SideFailed("knowledge base (old, --old): its process stopped") from None
 
     def receive(self) -> dict[str, Verdict]:
         try:
             kind, body = self._conn.recv()
         except (EOFError, OSError):
-            fail("knowledge base (old, --old): its process stopped", EXIT_BAD_KB)
+            raise SideFailed("knowledge base (old, --old): its process stopped") from None
         if kind == "kb_error":
-            fail(f"knowledge base (old, --old): {body}", EXIT_BAD_KB)
+            raise SideFailed(f"knowledge base (old, --old): {body}")
         for p, v in body.items():
             if v.answer is not None:
                 v.explain = self._explainer(p)
@@ -356,13 +362,66 @@ def decide_pairs(old: OldSide, new: Decider, items: Iterable[Item | Problem | Sk
         try:
             mine = decide_item(new, item, payer)
         except KbError as exc:
-            fail(f"knowledge base (new, --new): {exc}", EXIT_BAD_KB)
+            raise SideFailed(f"knowledge base (new, --new): {exc}") from None
         after = {}
         for p, (v, d) in mine.items():
             if d is not None:
                 v.explain = explainer_of(new, d)
             after[p] = v
         yield item, old.receive(), after
+
+
+class Pairs:
+    """--jobs N: N old-kb processes (OldSide, forked while the old kb is loaded), each paired with one worker
+    forked later from the new kb (core/parallel.py's map_chunks). A worker claims its old side on its first
+    chunk, and decides and compares whole chunks of items there; this process only reads and reports."""
+
+    def __init__(self, decider: Decider, dirs: tuple[Path, ...], today: dt.date | None, payer: str | None,
+                 n: int) -> None:
+        self.sides = [OldSide(decider, dirs, today, payer) for _ in range(n)]
+        self.free = multiprocessing.get_context("fork").SimpleQueue()  # inherited by the workers
+        for i in range(n):
+            self.free.put(i)
+        self.mine: OldSide | None = None
+
+    def side(self) -> OldSide:
+        """This process's old side, claimed once (each worker gets one of its own)."""
+        if self.mine is None:
+            self.mine = self.sides[self.free.get()]
+        return self.mine
+
+    def close(self) -> None:
+        for side in self.sides:
+            side.close()
+
+
+@dataclass
+class Compared:
+    """One item compared, in whichever process decided it: its records and the input problems met."""
+
+    records: list[dict[str, Any] | Problem]
+
+
+def compare_pairs(pairs: Iterable[tuple[Item, dict[str, Verdict], dict[str, Verdict]] | Problem | Skipped]
+                  ) -> Iterator[Compared | Problem | Skipped]:
+    """Each pair compared as it comes (while the old side still holds its derivations for the reasons)."""
+    for entry in pairs:
+        if isinstance(entry, (Problem, Skipped)):
+            yield entry
+        else:
+            yield Compared(list(compare_item(*entry)))
+
+
+def compare_all(old: OldSide | Pairs, new: Decider, items: Iterable[Item | Problem | Skipped],
+                payer: str | None, jobs: int) -> Iterator[Compared | Problem | Skipped]:
+    """Every item decided under both kbs and compared, in input order: item by item with one old side
+    (this process holds the new kb), or chunk by chunk on `jobs` pairs of processes."""
+    if isinstance(old, OldSide):
+        yield from compare_pairs(decide_pairs(old, new, items, payer))
+        return
+    pairs = old
+    yield from map_chunks(lambda chunk: list(compare_pairs(decide_pairs(pairs.side(), new, chunk, payer))),
+                          items, jobs)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -565,10 +624,9 @@ def provenance(decider: Decider, dirs: tuple[Path, ...]) -> dict[str, Any]:
 
 
 
-def run(report: Any, pairs: Iterable[tuple[Item, dict[str, Verdict], dict[str, Verdict]] | Problem | Skipped]
-        ) -> Tally:
-    """Compare each item as it comes and hand each record to the report; errors go to stderr as they are
-    met (each once), and the tally is what the report's end and the exit status need."""
+def run(report: Any, entries: Iterable[Compared | Problem | Skipped]) -> Tally:
+    """Hand each item's records to the report as they come; errors go to stderr as they are met (each
+    once), and the tally is what the report's end and the exit status need."""
     tally = Tally()
     seen: set[str] = set()
     report.start()
@@ -579,15 +637,14 @@ def run(report: Any, pairs: Iterable[tuple[Item, dict[str, Verdict], dict[str, V
             tally.errors.append(text)
             click.echo(f"lumakras: {text}", err=True)
 
-    for entry in pairs:
+    for entry in entries:
         if isinstance(entry, Problem):
             problem(entry.text)
         elif isinstance(entry, Skipped):
             tally.skipped.append(entry.path)
         else:
-            item, before, after = entry
             counted = False
-            for record in compare_item(item, before, after):
+            for record in entry.records:
                 if isinstance(record, Problem):
                     problem(record.text)
                     continue

@@ -18,9 +18,10 @@ import click
 
 from ..core.api import Decider
 from ..core.escape import one_line
+from ..core.parallel import map_chunks
 from ..core.stream import JsonObject, Spill
 from .abstraction import STATUSES, build_space, node_ids
-from .cases import CaseError, load_cases, run_case_full
+from .cases import Case, CaseError, load_cases, run_case_full
 
 SHORT = {"met": "met", "not_met": "not_met", "not_documented": "not_doc"}
 
@@ -57,28 +58,51 @@ def case_files(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def run_cases(decider: Decider, paths: list[Path], report: Report, root: Path | None = None
+@dataclass(frozen=True)
+class Ran:
+    """One case run (in a worker, perhaps): its result and the (payer, node, status) it reached, which is
+    all the parent keeps of its derivations."""
+
+    result: Result
+    reached: list[tuple[str, str, str]]
+
+
+def run_one(decider: Decider, case: Case) -> Ran:
+    """Run one case: a pure function of the case and the loaded kb, so any process holding the kb can."""
+    problems, derivations = run_case_full(decider, case)
+    reached = [(payer, node, status) for payer, d in derivations.items() for node, status in d.status.items()]
+    return Ran(Result(case.name, str(case.source), problems), reached)
+
+
+def run_cases(decider: Decider, paths: list[Path], report: Report, root: Path | None = None, jobs: int = 1
               ) -> Iterator[Result | CaseError]:
     """Each case's result as it runs, file by file in order, and each malformed file's error in its
-    place; `report` keeps the counts and the statuses reached."""
-    for path in case_files(paths):
-        report.files += 1
-        try:
-            cases = load_cases(path, root)
-        except CaseError as exc:
-            report.malformed.append(str(exc))
-            yield exc
+    place; `report` keeps the counts and the statuses reached. With `jobs` > 1 the cases run in chunks on
+    forked workers (core/parallel.py); the files are still read here, and the results come in order."""
+
+    def entries() -> Iterator[Case | CaseError]:
+        for path in case_files(paths):
+            report.files += 1
+            try:
+                yield from load_cases(path, root)
+            except CaseError as exc:
+                report.malformed.append(str(exc))
+                yield exc
+
+    def step(chunk: list[Case | CaseError]) -> list[Ran | CaseError]:
+        return [e if isinstance(e, CaseError) else run_one(decider, e) for e in chunk]
+
+    for ran in map_chunks(step, entries(), jobs):
+        if isinstance(ran, CaseError):
+            yield ran
             continue
-        for case in cases:
-            problems, derivations = run_case_full(decider, case)
-            if problems:
-                report.failed += 1
-            else:
-                report.passed += 1
-            for payer, d in derivations.items():
-                for node, status in d.status.items():
-                    report.reached[(payer, node)].add(status)
-            yield Result(case.name, str(case.source), problems)
+        if ran.result.problems:
+            report.failed += 1
+        else:
+            report.passed += 1
+        for payer, node, status in ran.reached:
+            report.reached[(payer, node)].add(status)
+        yield ran.result
 
 
 def run_files(decider: Decider, paths: list[Path], root: Path | None = None) -> Report:

@@ -21,19 +21,26 @@ from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS
 from ..core.inputs import DEFAULT as DEFAULT_LIMITS
 from ..core.inputs import STDIN, Limits, set_limits
 from ..core.kb import KbError
-from ..core.parallel import cores, map_chunks
+from ..core.parallel import map_chunks
 from ..core.render import summary, to_json, why
-from ..core.request import request_files, token_key
+from ..core.request import request_files
 from ..core.stream import JsonArray
-from .common import UnixGroup, kb_option, load_decider, progress
+from .common import (
+    UnixGroup,
+    jobs_option,
+    json_option,
+    kb_option,
+    known_payers,
+    payer_option,
+    progress,
+    session,
+)
 from .compare import compare_command
 from .diff import diff_command
 from .impact import impact_command
 from .query import query_command
 from .rules import rules_command
 from .test import test_command
-
-_kb_option = kb_option
 
 
 def _outcomes(decider: Decider, paths: list[Path], payer: str | None, jobs: int = 1) -> Iterator[Outcome]:
@@ -44,9 +51,6 @@ def _outcomes(decider: Decider, paths: list[Path], payer: str | None, jobs: int 
     except KbError as exc:
         click.echo(f"lumakras: knowledge base: {exc}", err=True)
         sys.exit(EXIT_BAD_KB)
-
-
-_decider = load_decider
 
 
 def _limit(name: str, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -63,6 +67,7 @@ def _limit(name: str, what: str) -> Callable[[Callable[..., Any]], Callable[...,
 @_limit("max-items", "entries in one list")
 @_limit("max-string", "characters in one text")
 @_limit("max-digits", "digits in one number")
+@kb_option
 def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_string: int, max_digits: int) -> None:
     """Decide and explain prior-authorization requests for sotorasib (Lumakras) under Centene
     CP.PHAR.549 and Cigna's Lumakras PA policy.
@@ -71,6 +76,9 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
     input) within the --max-* limits, which no real request reaches; a file past one is refused in one
     line naming it, and the others are still answered.
 
+    --kb here serves every command that reads a kb, and is loaded once; a command's own --kb adds to it
+    (both are loaded, these first).
+
     \b
     Examples:
       lumakras decide queries/*.yaml --payer all
@@ -78,6 +86,7 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
       lumakras compare queries/cigna-deny-nsclc-kras-test-other.yaml
       lumakras diff --condition nsclc
       lumakras --max-items 100000 decide big-request.yaml
+      lumakras --kb kb --kb my-payer/ decide my-request.yaml --payer all
     """
     set_limits(Limits(max_bytes=max_bytes, max_depth=max_depth, max_nodes=max_nodes, max_items=max_items,
                       max_string=max_string, max_digits=max_digits))
@@ -85,15 +94,11 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
 
 @main.command()
 @click.argument("requests", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--payer", type=str, default=None,
-              help="A payer of the kb (centene, cigna, ...) or all "
-                   "(default: the request's own 'payer').")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (docs/answers.md).")
-@click.option("--jobs", type=click.IntRange(1), default=None,
-              help="Processes to decide on (default: every core); the output is the same on any number.")
-@_kb_option
-def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: int | None,
-           kb_dirs: tuple[Path, ...]) -> None:
+@payer_option()
+@json_option("Print the answer as JSON (docs/answers.md).")
+@jobs_option("Processes to decide on (default: every core); the output is the same on any number.")
+@kb_option
+def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: int) -> None:
     """Decide each REQUEST (YAML or JSON) under a payer's policy.
 
     REQUESTS are files, folders (the .yaml, .yml and .json files under them) or - for standard input.
@@ -105,16 +110,17 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
       lumakras decide queries/centene-approve-nsclc-I.A.yaml --payer centene --json
       lumakras decide queries/*.yaml --payer all
       lumakras decide queries/ --payer all --json --jobs 2
+      lumakras decide --kb kb --kb my-payer/ my-request.yaml --payer all
     """
-    decider = _decider(kb_dirs)
-    payer = _payer(decider, payer)
+    decider = session().decider()
+    known_payers(decider, [payer] if payer else [])
     failed = False
     files = request_files(requests)  # a folder stands for the request files under it
     single = as_json and len(files) == 1 and payer != "all"  # one object, else an array
     stream = JsonArray(lambda text: click.echo(text, nl=False))
     if any(str(f) == STDIN for f in files):  # a worker process reads no standard input: this one does
         jobs = 1
-    outcomes = _outcomes(decider, files, payer, jobs or cores())
+    outcomes = _outcomes(decider, files, payer, jobs)
     for outcome in progress(outcomes, "deciding", len(files)):  # each answer printed as it is made
         if outcome.error is not None:
             for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
@@ -133,17 +139,16 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
 
 @main.command("why")
 @click.argument("request", type=click.Path(path_type=Path))
-@click.option("--payer", type=str, default=None, help="A payer of the kb (centene, cigna, ...) or all "
-                   "(default: the request's own 'payer').")
+@payer_option()
 @click.option("--nearest", type=int, default=3, show_default=True,
               help="On deny or pend, how many of the nearest pathways to show (0: all).")
 @click.option("--no-rules", is_flag=True, help="Leave out the kb file:line each criterion rests on.")
 @click.option("--all", "show_all", is_flag=True,
               help="On deny or pend, also show the pathways for another diagnosis (folded by default).")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON instead.")
-@_kb_option
+@json_option("Print the answer as JSON instead.")
+@kb_option
 def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, show_all: bool,
-                as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
+                as_json: bool) -> None:
     """Explain the decision on REQUEST for a person: the decision first, then the derivation.
 
     On approve or refer, the derived pathway's criteria as a tree, each with its status, the policy's
@@ -155,8 +160,8 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
       lumakras why queries/centene-deny-prior-krazati.yaml --payer centene
       lumakras why queries/cigna-pend-kras-test-undocumented.yaml --payer cigna
     """
-    decider = _decider(kb_dirs)
-    payer = _payer(decider, payer)
+    decider = session().decider()
+    known_payers(decider, [payer] if payer else [])
     failed = False
     for outcome in _outcomes(decider, [request], payer):
         if outcome.error is not None:
@@ -173,8 +178,8 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
 
 @main.command("check")
 @click.argument("kb_paths", nargs=-1, type=click.Path(path_type=Path))
-@_kb_option
-def check_command(kb_paths: tuple[Path, ...], kb_dirs: tuple[Path, ...]) -> None:
+@kb_option
+def check_command(kb_paths: tuple[Path, ...]) -> None:
     """Lint a knowledge base: print each problem as file:line: message; exit 1 if there is any.
 
     KB_PATHS (or --kb) are kb folders or .dl files, loaded together (default: the project's kb/). It
@@ -190,7 +195,7 @@ def check_command(kb_paths: tuple[Path, ...], kb_dirs: tuple[Path, ...]) -> None
     """
     from ..authoring.check import check_kb
 
-    dirs = [*kb_paths, *kb_dirs]
+    dirs = [*kb_paths, *session().kb_dirs]
     problems, kb = check_kb(dirs or None)
     for problem in problems:
         click.echo(str(problem))
@@ -207,14 +212,15 @@ def check_command(kb_paths: tuple[Path, ...], kb_dirs: tuple[Path, ...]) -> None
 
 @main.command("schema")
 @click.argument("what", type=click.Choice(["request", "answer"]), default="request")
-@_kb_option
-def schema_command(what: str, kb_dirs: tuple[Path, ...]) -> None:
+@kb_option
+def schema_command(what: str) -> None:
     """Print the JSON Schema (draft 2020-12) of the request document, or of the answer (decide --json).
 
     It is made from the loader's own field table, so a document it accepts is one the loader reads (the
     loader also checks what a schema cannot: a birth date after the request date, an age that disagrees
     with the birth date, duplicate keys, sizes). `payer` takes the payers of the kb (--kb). The copy in
-    docs/request.schema.json is the shipped kb's; docs/requests.md explains every field.
+    docs/request.schema.json is the shipped kb's; docs/requests.md explains every field. The answer's
+    schema does not depend on the kb, which is then not loaded.
 
     \b
     Examples:
@@ -226,7 +232,7 @@ def schema_command(what: str, kb_dirs: tuple[Path, ...]) -> None:
 
     from ..core.schema import answer_schema, request_schema
 
-    schema = answer_schema() if what == "answer" else request_schema(tuple(_decider(kb_dirs).kb.payers()))
+    schema = answer_schema() if what == "answer" else request_schema(tuple(session().decider().kb.payers()))
     click.echo(json.dumps(schema, indent=2, ensure_ascii=False))
 
 
@@ -244,18 +250,6 @@ def template_command() -> None:
     from ..core.template import request_template
 
     click.echo(request_template(), nl=False)
-
-
-def _payer(decider: Decider, payer: str | None) -> str | None:
-    """--payer as the kb names it (Centene is centene), 'all', or None; an unknown payer exits 2."""
-    if payer is None:
-        return None
-    if token_key(payer) in (*decider.kb.payers(), "all"):
-        return token_key(payer)
-    choices = ", ".join([*decider.kb.payers(), "all"])
-    click.echo(f"lumakras: --payer: unknown payer {payer!r}; one of {choices} "
-               "(a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)", err=True)
-    sys.exit(EXIT_BAD_REQUEST)
 
 
 # The commands defined in their own modules of cli/ (each imports cli/common.py, never this module).

@@ -1,27 +1,69 @@
-"""What every `lumakras` subcommand shares: the --kb option, loading the kb, and the group that runs the
-commands as a Unix tool (the exit statuses are in exits.py)."""
+"""What every `lumakras` subcommand shares: the options declared once (--kb, --payer, --json, --format,
+--jobs, --today), the session that loads the kb once, and the group that runs the commands as a Unix tool
+(the exit statuses are in exits.py)."""
 
 from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from ..core.api import Decider
-from ..core.exits import EXIT_BAD_KB, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, fail
+from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, fail
 from ..core.kb import KbError
+from ..core.parallel import cores
+from ..core.request import token_key
 
 T = TypeVar("T")
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
-kb_option = click.option(
-    "--kb", "kb_dirs", multiple=True, type=click.Path(path_type=Path),
-    help="Knowledge-base folder or .dl file (repeatable; default: the project's kb/). "
-         "To add a payer beside the shipped kb, give both: --kb kb --kb my-payer/.",
-)
+KB_HELP = ("Knowledge-base folder or .dl file (repeatable; default: the project's kb/). To add a payer beside "
+           "the shipped kb, give both: --kb kb --kb my-payer/. Before or after the command's name alike: "
+           "`lumakras --kb kb decide --kb my-payer/ ...` loads both, the group's first.")
+
+
+@dataclass
+class Session:
+    """The command line's one kb (ctx.obj): the --kb folders given before and after the command's name,
+    in order, and the Decider, loaded on first use only, so that a command that needs no kb (template,
+    schema answer) never pays for loading one, and one that does loads it once."""
+
+    kb_dirs: list[Path] = field(default_factory=list)
+    loaded: Decider | None = None
+
+    def add_kb(self, dirs: Iterable[Path]) -> None:
+        """--kb adds to the folders already given (a folder given twice is loaded once)."""
+        seen = {d.resolve() for d in self.kb_dirs}
+        for d in dirs:
+            if d.resolve() not in seen:
+                seen.add(d.resolve())
+                self.kb_dirs.append(d)
+
+    def decider(self) -> Decider:
+        """The kb of --kb (or the shipped one) with its engine, loaded once; one that cannot load exits 3."""
+        if self.loaded is None:
+            self.loaded = load_decider(self.kb_dirs)
+        return self.loaded
+
+
+def session() -> Session:
+    """The running command's Session (made here when a subcommand is invoked on its own, as tests do)."""
+    return click.get_current_context().ensure_object(Session)
+
+
+def _add_kb(ctx: click.Context, _param: click.Parameter, value: tuple[Path, ...]) -> None:
+    ctx.ensure_object(Session).add_kb(value)
+
+
+# --kb, on the group and on every command that reads a kb: the folders go to the Session, not to the
+# command's function (which asks session() for them, or for the loaded Decider).
+kb_option = click.option("--kb", multiple=True, type=click.Path(path_type=Path), expose_value=False,
+                         callback=_add_kb, help=KB_HELP)
 
 
 def load_decider(kb_dirs: tuple[Path, ...] | list[Path]) -> Decider:
@@ -30,6 +72,61 @@ def load_decider(kb_dirs: tuple[Path, ...] | list[Path]) -> Decider:
         return Decider(list(kb_dirs) or None)
     except KbError as exc:
         fail(f"knowledge base: {exc}", EXIT_BAD_KB)
+
+
+def _payer_key(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    """A payer is named in any case, with spaces or hyphens (Centene is centene), as the kb spells it."""
+    if value is None:
+        return None
+    return tuple(token_key(v) for v in value) if isinstance(value, tuple) else token_key(value)
+
+
+def payer_option(help: str = "A payer of the kb (centene, cigna, ...) or all (default: the request's own "
+                             "'payer').", multiple: bool = False, dest: str = "payer") -> Decorator:
+    """--payer, in any case; known_payers checks it against the kb once the kb is loaded."""
+    return click.option("--payer", dest, multiple=multiple, default=None, callback=_payer_key, help=help)
+
+
+def known_payers(decider: Decider, payers: Iterable[str], allow_all: bool = True) -> None:
+    """Exit 2 on a payer the kb does not know, in one line with the choices."""
+    choices = [*decider.kb.payers(), *(["all"] if allow_all else [])]
+    for payer in payers:
+        if payer not in choices:
+            fail(f"--payer: unknown payer {payer!r}; one of {', '.join(choices)} "
+                 "(a payer kept outside kb/ is loaded with --kb kb --kb ITS_FOLDER)", EXIT_BAD_INPUT)
+
+
+def json_option(help: str = "Print the answer as JSON.") -> Decorator:
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def format_option(default: str | None = "text",
+                  help: str = "text for people, markdown for a report, json for programs.") -> Decorator:
+    """--format and --json (its short form) together; output_format reads the pair."""
+    def both(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default=default,
+                         show_default=default is not None, help=help)(f)
+        return json_option("The same as --format json.")(f)
+    return both
+
+
+def output_format(fmt: str | None, as_json: bool) -> str:
+    """The format --format and --json ask for; --json with another --format given is exit 2."""
+    if as_json and fmt != "json" and click.get_current_context().get_parameter_source("fmt") is \
+            click.core.ParameterSource.COMMANDLINE:
+        fail(f"--json and --format {fmt} ask for two formats; give one")
+    return "json" if as_json else (fmt or "text")
+
+
+def jobs_option(help: str = "Processes to work on (default: every core); the output is the same on any "
+                            "number.", default: Callable[[], int] = cores) -> Decorator:
+    """--jobs N (at least 1); not given, `default()`: the command's function always gets a number."""
+    return click.option("--jobs", type=click.IntRange(1), default=None, help=help,
+                        callback=lambda _ctx, _param, value: value or default())
+
+
+def today_option(help: str = "Decide requests without a date as of this day (default: today).") -> Decorator:
+    return click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help=help)
 
 
 def shows_progress() -> bool:

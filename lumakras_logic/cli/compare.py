@@ -10,27 +10,23 @@ import click
 
 from ..analysis.compare import Comparer, choose_payers, compare_files
 from ..analysis.compare_render import render_markdown, render_markdown_title, render_text, to_dict
-from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
+from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB
 from ..core.kb import KbError
 from ..core.request import RequestError
 from ..core.stream import JsonArray
-from .common import kb_option, load_decider
+from .common import format_option, kb_option, output_format, payer_option, session, today_option
 
 
 @click.command("compare")
 @click.argument("requests", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--payer", "payers", multiple=True,
-              help="A payer to compare (repeatable, in the order of the columns; default: every payer of "
-                   "the kb).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per request (same as "
-              "--format json).")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default=None,
-              help="text for a terminal (default), markdown for a report, or json.")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Decide requests without a date as of this day (default: today).")
+@payer_option("A payer to compare (repeatable, in the order of the columns; default: every payer of the "
+              "kb).", multiple=True, dest="payers")
+@format_option(None, "text for a terminal (default), markdown for a report, or json (a JSON list, one object "
+                     "per request).")
+@today_option()
 @kb_option
 def compare_command(requests: tuple[Path, ...], payers: tuple[str, ...], as_json: bool, fmt: str | None,
-                    today: dt.datetime | None, kb_dirs: tuple[Path, ...]) -> None:
+                    today: dt.datetime | None) -> None:
     """Compare the payers' answers to each REQUEST side by side.
 
     REQUESTS are request files (YAML or JSON) or folders of them. For each request: every payer's
@@ -51,10 +47,8 @@ def compare_command(requests: tuple[Path, ...], payers: tuple[str, ...], as_json
       lumakras compare queries/ --payer cigna --payer centene
       lumakras compare REQUEST --kb kb --kb MY_PAYER/
     """
-    if as_json and fmt not in (None, "json"):
-        fail(f"--json and --format {fmt} ask for two formats; give one")
-    fmt = "json" if as_json else (fmt or "text")
-    decider = load_decider(kb_dirs)
+    fmt = output_format(fmt, as_json)
+    decider = session().decider()
     if today is not None:
         decider.today = today.date()
     comparer = Comparer(decider, choose_payers(decider, payers))

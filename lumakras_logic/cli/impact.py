@@ -8,11 +8,21 @@ from pathlib import Path
 
 import click
 
-from ..analysis.impact import OldSide, decide_pairs, file_changes, load_side, precheck, provenance, read_inputs, run
+from ..analysis.impact import (
+    OldSide,
+    Pairs,
+    SideFailed,
+    compare_all,
+    file_changes,
+    load_side,
+    precheck,
+    provenance,
+    read_inputs,
+    run,
+)
 from ..analysis.impact_render import REPORTS
-from ..core.exits import EXIT_BAD_INPUT, EXIT_OK, EXIT_PROBLEMS, fail
-from ..core.request import token_key
-from .common import progress
+from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, EXIT_OK, EXIT_PROBLEMS, fail
+from .common import format_option, jobs_option, output_format, payer_option, progress, session, today_option
 
 
 @click.command("impact")
@@ -21,19 +31,18 @@ from .common import progress
               metavar="KB_DIR", help="The kb before the change: a folder or .dl file (repeatable, like --kb).")
 @click.option("--new", "new_dirs", multiple=True, required=True, type=click.Path(path_type=Path),
               metavar="KB_DIR", help="The kb after the change (repeatable, like --kb).")
-@click.option("--payer", type=str, default=None,
-              help="A payer of either kb, or all (default: the request's own payer; a case's expect payers; "
-                   "every payer for a request that names none).")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
-              show_default=True, help="text for people, markdown for a pull request, json for programs.")
-@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+@payer_option("A payer of either kb, or all (default: the request's own payer; a case's expect payers; "
+              "every payer for a request that names none).")
+@format_option("text", "text for people, markdown for a pull request, json for programs.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the unchanged cases and the skipped files.")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 when any case changed (for CI).")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Decide requests without a date as of this day (default: today).")
+@today_option()
+@jobs_option("Pairs of processes (one per kb) to compare on, in chunks of 16 cases (default: 1). One pair "
+             "already keeps two cores busy: on 2 cores, 2 pairs gain little (README, Performance); the output "
+             "is the same on any number.", default=lambda: 1)
 def impact_command(cases: tuple[Path, ...], old_dirs: tuple[Path, ...], new_dirs: tuple[Path, ...],
                    payer: str | None, fmt: str, as_json: bool, verbose: bool, fail_on_change: bool,
-                   today: dt.datetime | None) -> None:
+                   today: dt.datetime | None, jobs: int) -> None:
     """Show what a kb change does: decide CASES under the --old and the --new kb, and list every case
     whose decision, pathway, duration, referral or reasons changed, with the before and after.
 
@@ -52,23 +61,29 @@ def impact_command(cases: tuple[Path, ...], old_dirs: tuple[Path, ...], new_dirs
       lumakras impact --old /tmp/before/kb --new kb queries/ tests/cases
       lumakras impact --old kb --new kb --new my-payer/ --payer all queries/
       lumakras impact --old /tmp/before/kb --new kb tests/cases --format markdown --fail-on-change
+      lumakras impact --old /tmp/before/kb --new kb tests/cases --jobs 2
     """
     day = today.date() if today is not None else None
-    payer = token_key(payer) if payer else None  # Centene is centene
+    fmt = output_format(fmt, as_json)
+    if session().kb_dirs:
+        fail("--kb: impact reads two kbs, given with --old and --new")
     precheck(old_dirs, "old")
     precheck(new_dirs, "new")
     old = load_side(old_dirs, day, "old")
-    old_side = OldSide(old, old_dirs, day, payer)  # forked now: the child keeps the old kb loaded
+    # forked now, each child keeps the old kb loaded: one beside this process, or one per pair of --jobs
+    old_side = OldSide(old, old_dirs, day, payer) if jobs == 1 else Pairs(old, old_dirs, day, payer, jobs)
     try:
         new = load_side(new_dirs, day, "new")
         known = set(old.kb.payers()) | set(new.kb.payers())
         if payer not in (None, "all") and payer not in known:
             fail(f"--payer: unknown payer {payer!r}; one of {', '.join([*sorted(known), 'all'])}")
-        report = REPORTS["json" if as_json else fmt](lambda text: click.echo(text, nl=False),
+        report = REPORTS[fmt](lambda text: click.echo(text, nl=False),
                                                       provenance(old, old_dirs), provenance(new, new_dirs),
                                                       file_changes(old, new, old_dirs, new_dirs), verbose)
-        cases_read = progress(read_inputs(list(cases), Path.cwd(), day), "cases")
-        tally = run(report, decide_pairs(old_side, new, cases_read, payer))
+        compared = compare_all(old_side, new, read_inputs(list(cases), Path.cwd(), day), payer, jobs)
+        tally = run(report, progress(compared, "cases"))
+    except SideFailed as exc:
+        fail(str(exc), EXIT_BAD_KB)
     finally:
         old_side.close()
     if tally.errors:

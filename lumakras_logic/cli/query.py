@@ -11,7 +11,7 @@ from ..authoring.query import QueryError, run_query, to_json, to_table
 from ..core.exits import EXIT_BAD_INPUT, EXIT_BAD_KB, fail
 from ..core.kb import KbError
 from ..core.request import REQUEST_SUFFIXES
-from .common import kb_option, load_decider
+from .common import json_option, kb_option, known_payers, payer_option, session
 
 
 @click.command("query")
@@ -20,17 +20,16 @@ from .common import kb_option, load_decider
 @click.option("--request", "requests", multiple=True, type=click.Path(path_type=Path),
               help="A request (YAML or JSON) to decide and load as facts about its own request number "
                    "(repeatable). The files that follow it are requests too: --request queries/*.yaml.")
-@click.option("--payer", type=str, default=None,
-              help="With --request: a payer of the kb (centene, cigna, ...) or all "
-                   "(default: each request's own 'payer').")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects {variable: value}.")
+@payer_option("With --request: a payer of the kb (centene, cigna, ...) or all "
+              "(default: each request's own 'payer').")
+@json_option("Print a JSON list of objects {variable: value}.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Give up on a query that has no answer within this many seconds (exit 2).")
 @click.option("--max-rows", type=click.IntRange(1), default=100_000, show_default=True,
               help="Refuse an answer of more rows than this (exit 2).")
 @kb_option
 def query_command(query_or_file: str, more_requests: tuple[Path, ...], requests: tuple[Path, ...],
-                  payer: str | None, as_json: bool, timeout: float, max_rows: int, kb_dirs: tuple[Path, ...]) -> None:
+                  payer: str | None, as_json: bool, timeout: float, max_rows: int) -> None:
     """Ask the knowledge base a Prolog-style QUERY (text, or a saved .dlq file).
 
     A query is a rule body: atoms joined by &, ~atom(...) for negation, comparisons such as (X >= 18) or
@@ -51,9 +50,8 @@ def query_command(query_or_file: str, more_requests: tuple[Path, ...], requests:
              "e.g. lumakras query QUERY --request queries/*.yaml")
     if more_requests and not requests:
         fail(f"unexpected argument {str(more_requests[0])!r} after the query: give requests with --request")
-    decider = load_decider(kb_dirs)
-    if payer is not None and payer != "all" and payer not in decider.kb.payers():
-        fail(f"--payer: unknown payer {payer!r}; one of {', '.join([*decider.kb.payers(), 'all'])}")
+    decider = session().decider()
+    known_payers(decider, [payer] if payer else [])
     try:
         answer, errors = run_query(decider, query_or_file, [*requests, *more_requests], payer, timeout, max_rows)
     except QueryError as exc:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from ..authoring.rules import RulesError, build_rules, render_rules
 from ..core.exits import fail
-from .common import kb_option, load_decider
+from .common import json_option, kb_option, payer_option, session
 
 
 @click.command("rules")
-@click.option("--payer", type=str, default=None, help="Only this payer's policy (default: every payer).")
+@payer_option("Only this payer's policy (default: every payer).")
 @click.option("--pathway", type=str, default=None, help="Only this pathway (e.g. I.A, 2).")
 @click.option("--criterion", type=str, default=None,
               help="Only this criterion's subtree, with the nodes and pathways it is part of.")
-@click.option("--json", "as_json", is_flag=True, help="Print the same as data (a list of payers).")
+@json_option("Print the same as data (a list of payers).")
 @kb_option
-def rules_command(payer: str | None, pathway: str | None, criterion: str | None, as_json: bool,
-                  kb_dirs: tuple[Path, ...]) -> None:
+def rules_command(payer: str | None, pathway: str | None, criterion: str | None, as_json: bool) -> None:
     """Show the policies as the kb encodes them, to read beside the policy text.
 
     For each payer: the policy; for each pathway its outcome, the request type it reviews, its approval
@@ -35,7 +33,7 @@ def rules_command(payer: str | None, pathway: str | None, criterion: str | None,
       lumakras rules --payer centene --criterion I.A.1
       lumakras rules --payer cigna --json
     """
-    decider = load_decider(kb_dirs)
+    decider = session().decider()
     try:
         data = build_rules(decider.kb, payer, pathway, criterion)
     except RulesError as exc:

@@ -10,24 +10,24 @@ from typing import Any
 import click
 
 from ..authoring.runner import Report, coverage, render_coverage, run_cases, write_json, write_text
-from ..core.exits import EXIT_BAD_INPUT, EXIT_PROBLEMS, fail
-from ..core.request import token_key
-from .common import kb_option, load_decider, progress
+from ..core.exits import EXIT_BAD_INPUT, EXIT_PROBLEMS
+from .common import jobs_option, json_option, kb_option, known_payers, payer_option, progress, session, today_option
 
 
 @click.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--coverage", "show_coverage", is_flag=True,
               help="Also show which statuses of each criterion the cases drive, and the gaps.")
-@click.option("--payer", "payers", multiple=True,
-              help="With --coverage: only this payer's criteria (repeatable; default: every payer of the kb).")
+@payer_option("With --coverage: only this payer's criteria (repeatable; default: every payer of the kb).",
+              multiple=True, dest="payers")
 @click.option("-v", "--verbose", is_flag=True, help="List every case, not only the failures.")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Decide requests without a date as of this day (default: today).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results (and coverage) as JSON.")
+@today_option()
+@json_option("Print the results (and coverage) as JSON.")
+@jobs_option("Processes to run the cases on, in chunks of 16 (default: every core); the output is the same "
+             "on any number.")
 @kb_option
 def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str, ...], verbose: bool,
-                 today: dt.datetime | None, as_json: bool, kb_dirs: tuple[Path, ...]) -> None:
+                 today: dt.datetime | None, as_json: bool, jobs: int) -> None:
     """Run policy test cases: YAML files of a request and its expected answer per payer.
 
     PATHS are case files or folders of them (default: tests/cases). Each case passes or fails with the
@@ -40,12 +40,10 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str
       lumakras test tests/cases
       lumakras test tests/cases/centene-I.A.yaml -v
       lumakras test --coverage
+      lumakras test tests/cases --jobs 2
     """
-    decider = load_decider(kb_dirs)
-    payers = tuple(token_key(p) for p in payers)  # Centene is centene
-    unknown = [p for p in payers if p not in decider.kb.payers()]
-    if unknown:
-        fail(f"--payer: unknown payer {unknown[0]!r}; one of {', '.join(decider.kb.payers())}")
+    decider = session().decider()
+    known_payers(decider, payers, allow_all=False)
     if today is not None:
         decider.today = today.date()
     targets = list(paths) or [Path("tests/cases")]
@@ -53,7 +51,7 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, payers: tuple[str
     for p in missing:
         click.echo(f"lumakras: {p}: no such case file or folder", err=True)
     report = Report()
-    results = progress(run_cases(decider, [p for p in targets if p.exists()], report, Path.cwd()), "cases")
+    results = progress(run_cases(decider, [p for p in targets if p.exists()], report, Path.cwd(), jobs), "cases")
 
     def tail() -> dict[str, Any]:  # what only the end of the run knows
         rows = coverage(decider, report.reached, list(payers) or None) if show_coverage else []

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
+from multiprocessing.pool import AsyncResult
 from typing import TypeVar
 
 from .exits import quiet_worker
@@ -22,6 +24,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CHUNK = 16  # items per task: large enough to pay for the pickling, small enough to keep both cores busy
+AHEAD = 2  # chunks in flight per process: enough to keep each busy, few enough to keep memory flat
 
 _step: Callable[[list], list] | None = None  # the step the forked workers run (set before the fork)
 
@@ -45,19 +48,30 @@ def _run(chunk: list) -> list:
     return _step(chunk)
 
 
-def map_chunks(step: Callable[[list[T]], list[R]], items: list[T], jobs: int) -> Iterator[R]:
+def map_chunks(step: Callable[[list[T]], list[R]], items: Iterable[T], jobs: int) -> Iterator[R]:
     """step(chunk) for each chunk of `items`, on `jobs` forked processes, flattened in input order; in this
     process when one job is asked, or the items make one chunk, or the system cannot fork. An exception a
-    step raises is raised here, and the workers are stopped."""
+    step raises is raised here, and the workers are stopped.
+
+    `items` may be a generator: it is consumed in this process and thread (so it may read standard input,
+    or print), at most a few chunks ahead of the results given, so memory stays flat with its length and
+    each result is given as soon as it and those before it are done."""
     global _step
-    if jobs <= 1 or len(items) <= CHUNK or "fork" not in multiprocessing.get_all_start_methods():
-        for chunk in chunks(items):
+    pieces = chunks(items)
+    head = list(islice(pieces, 2))  # one chunk is not worth a pool
+    if jobs <= 1 or len(head) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for chunk in chain(head, pieces):
             yield from step(chunk)
         return
     _step = step
     try:
         with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
-            for results in pool.imap(_run, chunks(items)):
-                yield from results
+            pending: deque[AsyncResult[list]] = deque()
+            for chunk in chain(head, pieces):
+                pending.append(pool.apply_async(_run, (chunk,)))
+                while len(pending) > AHEAD * jobs or (pending and pending[0].ready()):
+                    yield from pending.popleft().get()
+            while pending:
+                yield from pending.popleft().get()
     finally:
         _step = None
