@@ -44,7 +44,7 @@ def golden_of(example: Path) -> Path:
 def decide_json(decider: Decider, example: Path) -> str:
     """What `lumakras decide --json --payer all EXAMPLE` prints, run from the repository's root."""
     assert Path.cwd() == ROOT, "run from the repository's root, so that request_source is the path given"
-    answers = [a for outcome in decider.answer_files([example], "all") for a in outcome.answers]
+    answers = [a.to_json() for outcome in decider.answer_files([example], "all") for a in outcome.answers]
     return dumps(answers) + "\n"
 
 
@@ -68,7 +68,7 @@ def case_digests(decider: Decider) -> list[str]:
             except RequestError:
                 continue  # a case that expects the request, or this payer's reading of it, refused
             for a in answers:
-                text = json.dumps(a, ensure_ascii=False)
+                text = json.dumps(a.to_json(), ensure_ascii=False)
                 out.append(f"{source}: {name}\t{payer}\t{hashlib.sha256(text.encode()).hexdigest()}")
     return out
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .answer import Answer
 from .engine import Derivation, Engine
 from .explain import Explainer
 from .kb import KnowledgeBase, load_kb
@@ -20,7 +21,7 @@ class Outcome:
     problems: the first, with every one in `error.problems`)."""
 
     source: str
-    answers: list[dict[str, Any]]
+    answers: list[Answer]
     error: RequestError | None = None
 
 
@@ -51,7 +52,8 @@ class Decider:
     def derive(self, request: Request, payer: str | None) -> dict[str, Derivation]:
         return self.engine.decide_many(request, self.payers_for(request, payer))
 
-    def answer(self, request: Request, payer: str | None) -> list[dict[str, Any]]:
+    def answer(self, request: Request, payer: str | None) -> list[Answer]:
+        """The typed answers (core/answer.py; `to_json()` each for decide --json's JSON), one per payer."""
         return [self.explainer.answer(d) for d in self.derive(request, payer).values()]
 
     def answer_files(self, paths: Iterable[Path], payer: str | None) -> Iterator[Outcome]:
