@@ -113,7 +113,7 @@ def run(decider: Decider, n: int) -> dict:
     start = time.perf_counter()
     for doc in docs:  # read one at a time, as `lumakras decide` reads its files
         for answer in decider.answer(decider.parse(doc, f"bench:{doc['id']}"), "all"):
-            mix[(answer["payer"], answer["decision"])] += 1
+            mix[(answer.payer, answer.decision)] += 1
     elapsed = time.perf_counter() - start
     decisions = sum(mix.values())
     return {"n": n, "decisions": decisions, "seconds": elapsed, "per_s": decisions / elapsed,

@@ -74,17 +74,17 @@ def all_requests(decider):
 def walk(criteria):
     for c in criteria:
         yield c
-        yield from walk(c.get("parts", []))
+        yield from walk(c.parts)
 
 
 def all_entries(answer):
-    yield from walk(answer["criteria"])
-    for near in answer["closest"]:
-        yield from walk(near["criteria"])
+    yield from walk(answer.criteria)
+    for near in answer.closest:
+        yield from walk(near.criteria)
 
 
 def find(answer, node_id):
-    found = [c for c in all_entries(answer) if c["id"] == node_id]
+    found = [c for c in all_entries(answer) if c.id == node_id]
     assert found, f"{node_id} not in the answer"
     return found[0]
 
@@ -147,7 +147,7 @@ def test_decision_is_kleene_any_over_candidate_pathways(decider):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_expected_decisions(decider, name):
     answers = decider.answer(request(decider, name), "all")
-    assert tuple(a["decision"] for a in answers) == EXPECTED[name]
+    assert tuple(a.decision for a in answers) == EXPECTED[name]
 
 
 def test_continuation_is_reviewed_under_section_I_only_when_new_to_the_plan(decider):
@@ -244,17 +244,17 @@ def test_facts_are_visible_while_deciding(decider, monkeypatch):
 
 def test_same_request_twice_gives_identical_json(decider):
     for req in all_requests(decider):
-        first = json.dumps(decider.answer(req, "all"), sort_keys=True)
+        first = json.dumps([a.to_json() for a in decider.answer(req, "all")])
         for name in ("nsclc-unknown", "minor"):  # another request in between
             decider.answer(request(decider, name), "all")
-        second = json.dumps(decider.answer(req, "all"), sort_keys=True)
+        second = json.dumps([a.to_json() for a in decider.answer(req, "all")])
         assert first == second, req.id
 
 
 def test_same_document_parsed_twice_gives_identical_json(decider):
     a = decider.answer(request(decider, "crc-vectibix"), "all")
     b = decider.answer(request(decider, "crc-vectibix"), "all")
-    assert json.dumps(a) == json.dumps(b)
+    assert json.dumps([x.to_json() for x in a]) == json.dumps([x.to_json() for x in b])
 
 
 def test_kb_is_parsed_once_per_decider(monkeypatch, tmp_path):
@@ -320,53 +320,52 @@ def test_shared_decider_decides_without_reloading(decider, monkeypatch):
 
 def test_vectibix_explanation(decider):
     centene, cigna = decider.answer(request(decider, "crc-vectibix"), "all")
-    assert centene["decision"] == "approve" and centene["pathway"] == "I.B"
+    assert centene.decision == "approve" and centene.pathway == "I.B"
     # Reading 14: I.B.6.a is the regimen sotorasib + Vectibix: the partner, and no other anticancer drug.
-    assert find(centene, "I.B.6")["because"] == ["met by I.B.6.a"]
-    assert find(centene, "I.B.6.a")["status"] == MET
+    assert find(centene, "I.B.6").because == ("met by I.B.6.a",)
+    assert find(centene, "I.B.6.a").status == MET
     for answer, node in ((centene, "I.B.6.a"), (cigna, "2.D.i.vectibix")):
-        assert find(answer, f"{node}.partner")["because"] == \
-            ["prescribed with sotorasib: Vectibix is panitumumab, an EGFR inhibitor"]
-        assert find(answer, f"{node}.regimen")["because"] == \
-            ["prescribed with sotorasib: no anticancer drug besides panitumumab"]
+        assert find(answer, f"{node}.partner").because == \
+            ("prescribed with sotorasib: Vectibix is panitumumab, an EGFR inhibitor",)
+        assert find(answer, f"{node}.regimen").because == \
+            ("prescribed with sotorasib: no anticancer drug besides panitumumab",)
 
 
 def test_regimen_explanation(decider):
     centene, _ = decider.answer(request(decider, "crc-vectibix"), "all")
-    because = find(centene, "I.B.5")["because"]
+    because = find(centene, "I.B.5").because
     assert any("FOLFOX contains oxaliplatin" in b for b in because), because
 
 
 def test_unknown_drug_explanation(decider):
     centene, cigna = decider.answer(request(decider, "nsclc-unknown"), "all")
-    assert centene["decision"] == "pend"
+    assert centene.decision == "pend"
     leaf = find(centene, "I.A.6")
-    assert leaf["status"] == ND
+    assert leaf.status == ND
     # Reading 16: an unrecognized entry may be any drug; the explanation says so and names the entry.
     unknown = "prior therapies: 'xyz' is not a name the vocabulary knows: it may be any drug"
-    assert leaf["because"] == [unknown]
-    item = next(t for t in centene["to_document"] if t["criterion"] == "I.A.6")
-    assert {"criterion": "I.A.6", "field": "prior_therapies", "name": "xyz", "because": unknown}.items() <= \
-        item.items()
-    assert "'xyz'" in item["question"] and "prior_therapies" in item["question"]
-    assert find(cigna, "1.C")["because"] == [unknown]
+    assert leaf.because == (unknown,)
+    item = next(t for t in centene.to_document if t.criterion == "I.A.6")
+    assert (item.criterion, item.field, item.name, item.because) == ("I.A.6", "prior_therapies", "xyz", unknown)
+    assert "'xyz'" in item.question and "prior_therapies" in item.question
+    assert find(cigna, "1.C").because == (unknown,)
 
 
 def test_unknown_drug_keeps_its_written_name(decider):
     doc = dict(DOCS["nsclc-unknown"], prior_therapies=["Zorblimab XR"])
     centene, _ = decider.answer(decider.parse(doc, "z.yaml"), "all")
-    assert find(centene, "I.A.6")["because"] == \
-        ["prior therapies: 'Zorblimab XR' is not a name the vocabulary knows: it may be any drug"]
+    assert find(centene, "I.A.6").because == \
+        ("prior therapies: 'Zorblimab XR' is not a name the vocabulary knows: it may be any drug",)
 
 
 def test_a_misspelt_drug_is_suggested_never_corrected(decider):
     doc = dict(DOCS["nsclc-unknown"], prior_therapies=["Krazatti"])
     centene, _ = decider.answer(decider.parse(doc, "k.yaml"), "all")
-    assert centene["decision"] == "pend"
+    assert centene.decision == "pend"
     for node in ("I.A.6", "I.A.7"):
         leaf = find(centene, node)
-        assert leaf["status"] == ND
-        [because] = leaf["because"]
+        assert leaf.status == ND
+        [because] = leaf.because
         assert because.startswith("prior therapies: 'Krazatti' is not a name the vocabulary knows: it may be any")
         assert "did you mean krazati" in because.lower()
 
@@ -374,30 +373,30 @@ def test_a_misspelt_drug_is_suggested_never_corrected(decider):
 def test_krazati_explanation(decider):
     centene, _ = decider.answer(request(decider, "nsclc-krazati"), "all")
     leaf = find(centene, "I.A.7")
-    assert leaf["status"] == NOT_MET
-    assert any("Krazati is adagrasib" in b for b in leaf["because"]), leaf["because"]
+    assert leaf.status == NOT_MET
+    assert any("Krazati is adagrasib" in b for b in leaf.because), leaf.because
 
 
 def test_age_from_birth_date_is_explained(decider):
     doc = dict(DOCS["crc-vectibix"], member={"birth_date": "1961-05-02"})
     centene, _ = decider.answer(decider.parse(doc, "b.yaml"), "all")
-    because = find(centene, "I.B.3")["because"]
-    assert because == ["member age is 64, at least 18 (born 1961-05-02, on 2026-03-01)"]
+    because = find(centene, "I.B.3").because
+    assert because == ("member age is 64, at least 18 (born 1961-05-02, on 2026-03-01)",)
 
 
 def test_refer_names_target_and_criterion(decider):
     centene, _ = decider.answer(request(decider, "minor"), "all")
-    assert (centene["decision"], centene["pathway"], centene["refer_to"], centene["refer_by"]) == \
+    assert (centene.decision, centene.pathway, centene.refer_to, centene.refer_by) == \
         ("refer", "I.D", "CP.CPA.09", "I.D.2")
-    assert [c["id"] for c in centene["criteria"]] == ["I.D.2"]
-    assert find(centene, "I.A.3")["status"] == NOT_MET  # the age puts the use outside Section I
+    assert [c.id for c in centene.criteria] == ["I.D.2"]
+    assert find(centene, "I.A.3").status == NOT_MET  # the age puts the use outside Section I
 
 
 @pytest.mark.parametrize("lob, target", [("commercial", "CP.CPA.09"), ("marketplace", "HIM.PA.154"),
                                          ("medicaid", "CP.PMN.53")])
 def test_refer_target_per_line_of_business(decider, lob, target):
     doc = dict(DOCS["minor"], line_of_business=lob)
-    assert decider.answer(decider.parse(doc, "m.yaml"), "centene")[0]["refer_to"] == target
+    assert decider.answer(decider.parse(doc, "m.yaml"), "centene")[0].refer_to == target
 
 
 def test_every_criterion_entry_is_complete(decider):
@@ -406,32 +405,31 @@ def test_every_criterion_entry_is_complete(decider):
         for answer in decider.answer(req, "all"):
             for c in all_entries(answer):
                 seen += 1
-                assert {"id", "status", "text", "because"} <= set(c), c
-                assert c["status"] in STATUSES
-                assert isinstance(c["text"], str) and c["text"]
-                assert isinstance(c["because"], list) and c["because"], c
-                for b in c["because"]:
+                assert c.status in STATUSES
+                assert isinstance(c.text, str) and c.text
+                assert isinstance(c.because, tuple) and c.because, c
+                for b in c.because:
                     assert isinstance(b, str) and b
                     assert not re.search(r"\{\w+\}", b), f"unfilled slot in {b!r}"
-                    assert not b.startswith(f"{c['id']}: {c['status']} ("), f"no sentence in the kb: {b!r}"
-            if answer["decision"] in ("approve", "refer"):
-                assert answer["criteria"] and all(c["status"] == MET for c in answer["criteria"])
-                assert answer["closest"] == [] and answer["to_document"] == []
+                    assert not b.startswith(f"{c.id}: {c.status} ("), f"no sentence in the kb: {b!r}"
+            if answer.decision in ("approve", "refer"):
+                assert answer.criteria and all(c.status == MET for c in answer.criteria)
+                assert answer.closest == () and answer.to_document == ()
             else:
-                assert answer["criteria"] == [] and answer["closest"]
-            if answer["decision"] == "pend":
-                assert answer["to_document"]
+                assert answer.criteria == () and answer.closest
+            if answer.decision == "pend":
+                assert answer.to_document
     assert seen > 500
 
 
 def test_closest_is_ordered_nearest_first(decider):
     for req in all_requests(decider):
         for answer in decider.answer(req, "all"):
-            keys = [(p["not_met"], p["not_documented"]) for p in answer["closest"]]
+            keys = [(p.not_met, p.not_documented) for p in answer.closest]
             assert keys == sorted(keys)
-            for p in answer["closest"]:
-                assert p["not_met"] == sum(c["status"] == NOT_MET for c in p["criteria"])
-                assert p["not_documented"] == sum(c["status"] == ND for c in p["criteria"])
+            for p in answer.closest:
+                assert p.not_met == sum(c.status == NOT_MET for c in p.criteria)
+                assert p.not_documented == sum(c.status == ND for c in p.criteria)
 
 
 def _statement_lines(path: Path, cache: dict) -> set[int]:
@@ -456,8 +454,8 @@ def test_rules_point_at_real_statements(decider):
     for req in all_requests(decider):
         for answer in decider.answer(req, "all"):
             for c in all_entries(answer):
-                assert "rules" in c and c["rules"], c["id"]
-                for rule in c["rules"]:
+                assert c.rules, c.id
+                for rule in c.rules:
                     m = re.fullmatch(r"(.+\.dl):(\d+)", rule)
                     assert m, rule
                     path = _resolve(m.group(1))
@@ -473,7 +471,7 @@ def test_rules_point_at_real_statements(decider):
 def test_leaf_rules_name_the_test_fact_and_the_leaf_rule(decider):
     centene, _ = decider.answer(request(decider, "crc-vectibix"), "all")
     leaf = find(centene, "I.B.3")
-    test_fact, rule = leaf["rules"]
+    test_fact, rule = leaf.rules
     path, line = test_fact.rsplit(":", 1)
     assert "test('centene', 'I.B.3', 'at_least'" in _resolve(path).read_text().splitlines()[int(line) - 1]
     path, line = rule.rsplit(":", 1)

@@ -280,7 +280,7 @@ def test_shared_decider_works_again_after_another_kb_was_loaded(tmp_path):
         query("only_in_the_other_kb", "?X")
     doc = {"id": "K", "line_of_business": "medicaid", "diagnosis": {"condition": "nsclc"}}
     answers = decider.answer(decider.parse(doc, "k.yaml"), "all")
-    assert [a["payer"] for a in answers] == ["centene", "cigna"]
+    assert [a.payer for a in answers] == ["centene", "cigna"]
 
 
 def test_missing_kb_folder_is_a_kb_error(tmp_path):

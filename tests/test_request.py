@@ -349,21 +349,21 @@ def test_odd_string_is_carried_verbatim(decider, tmp_path):
     assert ("value", 11, "prescriber.specialty", "x'),_evil(('") in facts
 
     answers = decider.answer(req, "all")
-    assert [a["request"] for a in answers] == [EVIL, EVIL]
+    assert [a.request for a in answers] == [EVIL, EVIL]
     centene, cigna = answers
-    assert centene["decision"] == "pend"
-    near = {p["pathway"]: p for p in centene["closest"]}["I.A"]
-    statuses = {c["id"]: c for c in near["criteria"]}
-    assert statuses["I.A.6"]["status"] == "not_documented"
+    assert centene.decision == "pend"
+    near = {p.pathway: p for p in centene.closest}["I.A"]
+    statuses = {c.id: c for c in near.criteria}
+    assert statuses["I.A.6"].status == "not_documented"
     # the entry is split like any other (x'), evil and '), each part unknown and carried as data
-    assert statuses["I.A.6"]["because"] and all("may be any drug" in b or "not classified" in b
-                                                for b in statuses["I.A.6"]["because"])
-    assert statuses["I.A.5"]["status"] == "not_documented"
+    assert statuses["I.A.6"].because and all("may be any drug" in b or "not classified" in b
+                                             for b in statuses["I.A.6"].because)
+    assert statuses["I.A.5"].status == "not_documented"
     status = decider.engine.decide(req, "centene").status
     assert status["I.A.2.specialty"] == "not_met"  # an odd specialty is just not an oncologist
-    assert cigna["decision"] == "pend"
+    assert cigna.decision == "pend"
     pieces = {EVIL, *split_entry(EVIL, lambda key: False)}  # x'), evil and ', as written
-    assert any(t.get("name") in pieces for t in cigna["to_document"])
+    assert any(t.name in pieces for t in cigna.to_document)
 
 
 def test_odd_string_does_not_create_a_predicate(decider):
@@ -479,7 +479,7 @@ def test_a_bad_file_among_good_ones_prints_its_problems_and_the_others_go_on(dec
     outcomes = list(decider.answer_files([bad, good], "cigna"))
     assert [o.source for o in outcomes] == [str(bad), str(good)]
     assert len(outcomes[0].error.problems) == 3 and outcomes[0].answers == []
-    assert outcomes[1].error is None and [a["request"] for a in outcomes[1].answers] == ["G"]
+    assert outcomes[1].error is None and [a.request for a in outcomes[1].answers] == ["G"]
 
 
 # --------------------------------------------------------------------------------------------------------

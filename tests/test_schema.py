@@ -105,7 +105,7 @@ def test_the_template_is_a_request_both_payers_approve(decider) -> None:
     doc = yaml.safe_load(request_template())
     assert VALIDATOR.is_valid(as_json(doc))
     answers = decider.answer(decider.parse(doc, "template.yaml"), "all")
-    assert [(a["payer"], a["decision"]) for a in answers] == [("centene", "approve"), ("cigna", "approve")]
+    assert [(a.payer, a.decision) for a in answers] == [("centene", "approve"), ("cigna", "approve")]
     commented = [line for line in request_template().splitlines()
                  if ":" in line and not line.startswith("#") and not line.endswith(":")]
     assert all("  # " in line for line in commented)  # every field says what it holds
@@ -147,7 +147,8 @@ def test_every_answer_to_the_examples_and_the_cases_is_valid(decider) -> None:
             except RequestError:
                 continue  # a payer whose policy needs a field the request lacks
             for a in answers:
-                errors = [f"{list(e.absolute_path)}: {e.message[:150]}" for e in answers_valid.iter_errors(a)]
+                errors = [f"{list(e.absolute_path)}: {e.message[:150]}"
+                          for e in answers_valid.iter_errors(a.to_json())]
                 assert errors == [], name
-                decisions.add(a["decision"])
+                decisions.add(a.decision)
     assert decisions == {"approve", "refer", "pend", "deny"}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.answer import Criterion
 from ..core.api import Decider
 from ..core.concepts import UNTAGGED, Concepts
 from ..core.engine import Derivation
@@ -203,7 +204,7 @@ class Comparer:
             out.append(Focus(best, kb.node(d.payer, best).text, "nearest approving"))
         elif not d.pathway and d.candidates:
             nearest = self.decider.explainer.closest(d)[0]
-            out.append(Focus(nearest["pathway"], nearest["text"], "nearest"))
+            out.append(Focus(nearest.pathway, nearest.text, "nearest"))
         return out
 
     def nearness(self, d: Derivation, pathway: str, index: int) -> tuple[Any, ...]:
@@ -294,7 +295,7 @@ class Comparer:
     def cell(self, d: Derivation, node_id: str, pathway: str) -> Cell:
         """A criterion as the explainer words it (`lumakras why`), with the leaf facts it rests on."""
         entry = self.decider.explainer.criterion(d, node_id)
-        return Cell(d.payer, node_id, entry["text"], entry["cite"], entry["status"], _reasons(entry), pathway)
+        return Cell(d.payer, node_id, entry.text, entry.cite, entry.status, _reasons(entry), pathway)
 
     def standings(self, d: Derivation, focus: list[Focus], tagged: list[tuple[str, str, str]]) -> dict[str, str]:
         """How the payer stands on each concept it asks about: its criteria on the concept folded up each
@@ -388,21 +389,21 @@ class Comparer:
         return "; ".join(clauses) + "."
 
 
-def _reasons(entry: dict[str, Any]) -> list[str]:
+def _reasons(entry: Criterion) -> list[str]:
     """The leaf facts a criterion rests on: the explainer's sentences of the parts that decided it, and no
     more. A part decided it when its status is the criterion's (of "must meet all" not met, the parts not met;
     of "one of" met, the parts met; of a criterion not documented, the parts not documented: what left it so),
     or when every part has that status; a "not" rests on its part. A "one of" that is not documented is so
     because no alternative is met: its alternatives not met follow, marked "not met:", so that the sentence
     says why they do not settle it either."""
-    parts = entry.get("parts")
+    parts = entry.parts
     if not parts:
-        return list(entry.get("because", []))
-    status = entry.get("status")
-    deciding = parts if entry.get("combines") == "not" else [p for p in parts if p.get("status") == status] or parts
+        return list(entry.because)
+    status = entry.status
+    deciding = parts if entry.combines == "not" else [p for p in parts if p.status == status] or parts
     out = [r for part in deciding for r in _reasons(part)]
-    if status == NOT_DOCUMENTED and entry.get("combines") == "any":
-        out += [f"not met: {r}" for part in parts if part.get("status") == NOT_MET for r in _reasons(part)]
+    if status == NOT_DOCUMENTED and entry.combines == "any":
+        out += [f"not met: {r}" for part in parts if part.status == NOT_MET for r in _reasons(part)]
     return list(dict.fromkeys(out))
 
 

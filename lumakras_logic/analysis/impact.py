@@ -30,6 +30,7 @@ from typing import Any
 import click
 
 from ..authoring.cases import CaseError, load_cases
+from ..core.answer import Answer, Criterion
 from ..core.api import Decider
 from ..core.engine import Derivation
 from ..core.exits import EXIT_BAD_KB, fail, quiet_worker
@@ -173,7 +174,7 @@ class Verdict:
     those the other side names), from this process's derivation or from the old kb's process."""
 
     known: bool
-    answer: dict[str, Any] | None = None
+    answer: Answer | None = None
     status: dict[str, str] = field(default_factory=dict)  # node -> status, from the derivation
     error: RequestError | None = None
     explain: Explain | None = None
@@ -235,7 +236,7 @@ def decide_item(decider: Decider, item: Item, payer: str | None) -> dict[str, tu
 
 def explainer_of(decider: Decider, d: Derivation) -> Explain:
     """The reasons of any node of one derivation, as the explainer gives them."""
-    return lambda ids: {n: list(decider.explainer.criterion(d, n).get("because", [])) for n in ids}
+    return lambda ids: {n: list(decider.explainer.criterion(d, n).because) for n in ids}
 
 
 def load_side(dirs: tuple[Path, ...], today: dt.date | None, side: str) -> Decider:
@@ -436,29 +437,32 @@ def snapshot(v: Verdict) -> dict[str, Any] | None:
     if v.error is not None:
         return {"decision": None, "pathway": None, "approval_months": None, "refer_to": None, "refer_by": None,
                 "to_document": [], "unclassified": [], "error": f"{v.error.field}: {v.error.message}"}
-    a = v.answer or {}
-    return {"decision": a["decision"], "pathway": a["pathway"], "approval_months": a["approval_months"],
-            "refer_to": a["refer_to"], "refer_by": a.get("refer_by"),
-            "to_document": sorted({f"{t['criterion']}: {t['field']}" for t in a["to_document"]}),
-            "unclassified": sorted(u["name"] for u in a.get("unclassified", [])), "error": None}
+    a = v.answer
+    assert a is not None  # a known payer that did not reject the request answered it
+    return {"decision": a.decision, "pathway": a.pathway, "approval_months": a.approval_months,
+            "refer_to": a.refer_to, "refer_by": a.refer_by,
+            "to_document": sorted({f"{t.criterion}: {t.field}" for t in a.to_document}),
+            "unclassified": sorted(u.name for u in a.unclassified), "error": None}
 
 
-def answer_reasons(answer: dict[str, Any] | None) -> dict[str, list[str] | None]:
+def answer_reasons(answer: Answer | None) -> dict[str, list[str] | None]:
     """Every criterion id an answer names, with its `because` (None for a closest pathway, which the
     answer gives no reasons of): the derived pathway's criteria, the closest pathways and their criteria,
     with their parts at any depth."""
     found: dict[str, list[str] | None] = {}
 
-    def walk(entry: dict[str, Any]) -> None:
-        found.setdefault(entry["id"], list(entry.get("because", [])))
-        for part in entry.get("parts", []):
+    def walk(entry: Criterion) -> None:
+        found.setdefault(entry.id, list(entry.because))
+        for part in entry.parts:
             walk(part)
 
-    for entry in (answer or {}).get("criteria", []):
+    if answer is None:
+        return found
+    for entry in answer.criteria:
         walk(entry)
-    for near in (answer or {}).get("closest", []):
-        found.setdefault(near["pathway"], None)
-        for entry in near["criteria"]:
+    for near in answer.closest:
+        found.setdefault(near.pathway, None)
+        for entry in near.criteria:
             walk(entry)
     return found
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.answer import Criterion
 from ..core.api import Decider
 from ..core.engine import Derivation
 from ..core.escape import shown
@@ -135,8 +136,9 @@ def run_case_full(decider: Decider, case: Case) -> tuple[list[str], dict[str, De
             problems.append(f"{payer}: expected an error on {wanted['error']!r}, got decision {derivation.decision}")
             continue
         answer = decider.explainer.answer(derivation)
-        got_keys = {**answer, "refer_by": answer.get("refer_by"),
-                    "nearest": answer["closest"][0]["pathway"] if answer["closest"] else None}
+        got_keys = {"decision": answer.decision, "pathway": answer.pathway, "approval_months": answer.approval_months,
+                    "refer_to": answer.refer_to, "refer_by": answer.refer_by,
+                    "nearest": answer.nearest.pathway if answer.nearest else None}
         for key in ("decision", "pathway", "approval_months", "refer_to", "refer_by", "nearest"):
             if key in wanted and got_keys[key] != wanted[key]:
                 problems.append(f"{payer}: {key} is {got_keys[key]!r}, expected {wanted[key]!r}")
@@ -156,12 +158,12 @@ def run_case_full(decider: Decider, case: Case) -> tuple[list[str], dict[str, De
             if not any(str(words).lower() in b.lower() for b in said):
                 problems.append(f"{payer}: because.{node} does not say {words!r}; it says {said}")
         if "to_document" in wanted:
-            got_fields = sorted({t["field"] for t in answer["to_document"]})
+            got_fields = sorted({t.field for t in answer.to_document})
             if got_fields != sorted(wanted["to_document"] or []):
                 wanted_fields = sorted(wanted["to_document"] or [])
                 problems.append(f"{payer}: to_document fields are {got_fields}, expected {wanted_fields}")
         if "unclassified" in wanted:
-            got_names = sorted(u["name"] for u in answer.get("unclassified", []))
+            got_names = sorted(u.name for u in answer.unclassified)
             if got_names != sorted(wanted["unclassified"] or []):
                 problems.append(f"{payer}: unclassified names are {got_names}, "
                                 f"expected {sorted(wanted['unclassified'] or [])}")
@@ -174,9 +176,9 @@ def _because(decider: Decider, derivation: Derivation, node: str) -> list[str]:
     entry = decider.explainer.criterion(derivation, node)
     out: list[str] = []
 
-    def walk(e: dict[str, Any]) -> None:
-        out.extend(e.get("because", []))
-        for part in e.get("parts", []):
+    def walk(e: Criterion) -> None:
+        out.extend(e.because)
+        for part in e.parts:
             walk(part)
 
     walk(entry)

@@ -132,7 +132,7 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
             elif single:
                 click.echo(to_json([a], single=True))
             else:
-                stream.add(a)
+                stream.add(a.to_json())
     stream.close()
     sys.exit(EXIT_BAD_REQUEST if failed else 0)
 

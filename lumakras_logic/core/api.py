@@ -9,6 +9,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from .answer import Answer
 from .engine import BATCH, Derivation, Engine
 from .explain import Explainer
 from .kb import KnowledgeBase, load_kb
@@ -21,7 +22,7 @@ class Outcome:
     problems: the first, with every one in `error.problems`)."""
 
     source: str
-    answers: list[dict[str, Any]]
+    answers: list[Answer]
     error: RequestError | None = None
 
 
@@ -52,10 +53,11 @@ class Decider:
     def derive(self, request: Request, payer: str | None) -> dict[str, Derivation]:
         return self.engine.decide_many(request, self.payers_for(request, payer))
 
-    def answer(self, request: Request, payer: str | None) -> list[dict[str, Any]]:
+    def answer(self, request: Request, payer: str | None) -> list[Answer]:
+        """The typed answers (core/answer.py; `to_json()` each for decide --json's JSON), one per payer."""
         return [self.explainer.answer(d) for d in self.derive(request, payer).values()]
 
-    def answer_many(self, requests: Iterable[Request], payer: str | None) -> Iterator[list[dict[str, Any]]]:
+    def answer_many(self, requests: Iterable[Request], payer: str | None) -> Iterator[list[Answer]]:
         """Each request's answers (one per payer), in order, decided in the engine's batches: the way to
         answer many requests in process."""
         items = iter(requests)

@@ -10,6 +10,7 @@ below U+0020). Our own sentences contain none of them, so only what came from ou
 from __future__ import annotations
 
 import re
+from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -34,9 +35,12 @@ def shown(value: Any, width: int = 40) -> str:
 
 
 def plain(value: Any) -> Any:
-    """A copy of an answer (dicts, lists, strings) with every string one_line: for text output."""
+    """A copy of an answer (its dataclasses, dicts, lists, strings) with every string one_line: for text
+    output."""
     if isinstance(value, str):
         return one_line(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: plain(getattr(value, f.name)) for f in fields(value) if f.init})
     if isinstance(value, dict):
         return {plain(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -10,14 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from .answer import ANSWER_SCHEMA, Answer, Closest, Criterion, Otherwise, Provenance, ToDocument, Unclassified
 from .concepts import Concepts
 from .engine import Derivation, Row
 from .kb import KnowledgeBase, Node
 from .policy import MET, NOT_DOCUMENTED, NOT_MET
-
-# The version of the answer's format (docs/answers.md, docs/answer.schema.json): raised when a field changes
-# meaning or goes; a field added keeps it.
-ANSWER_SCHEMA = "lumakras-answer/1"
 
 # Which parts of a node justify its status (the derivation, pruned): by how it combines and its status.
 _JUSTIFYING = {
@@ -45,7 +42,7 @@ _HOW_WORDS = {
 
 
 class Explainer:
-    """Turns derivations into answers (plain dicts, ready for JSON)."""
+    """Turns derivations into answers (typed: core/answer.py, whose to_json() is their JSON)."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
@@ -68,12 +65,12 @@ class Explainer:
         return self._digests[payer]
 
     # the answer ---------------------------------------------------------------------------------------
-    def answer(self, d: Derivation) -> dict[str, Any]:
+    def answer(self, d: Derivation) -> Answer:
         kb = self.kb
         policy = kb.policies[d.payer]
-        criteria: list[dict[str, Any]] = []
-        closest: list[dict[str, Any]] = []
-        to_document: list[dict[str, Any]] = []
+        criteria: list[Criterion] = []
+        closest: list[Closest] = []
+        to_document: list[ToDocument] = []
         if d.pathway:
             pathway = kb.node(d.payer, d.pathway)
             criteria = [self.criterion(d, part) for part in pathway.parts
@@ -82,47 +79,32 @@ class Explainer:
             closest = self.closest(d)
             if d.decision == "pend":
                 to_document = self.to_document(d)
-        out: dict[str, Any] = {
-            "request": d.request.id,
-            "payer": d.payer,
-            "policy": policy.id,
-            "decision": d.decision,
-            "pathway": d.pathway,
-            "approval_months": d.months,
-            "refer_to": d.refer_to,
-            "criteria": criteria,
-            "closest": closest,
-            "to_document": to_document,
-        }
-        if d.refer_by:
-            out["refer_by"] = d.refer_by
-        if d.unknown:
-            out["unclassified"] = [self.unclassified(d, f, n) for f, n in d.unknown]
         # "Conditions not covered" and the like are the ground of a deny only where the kb says when
         # (otherwise_when: e.g. Cigna's "ANY other use(s)" for a diagnosis no pathway names).
-        grounds = [n for n in policy.otherwise_when if d.status.get(n) == MET]
-        if d.decision == "deny" and grounds:
-            out["otherwise"] = [{"text": t, "cite": c, "because": grounds} for t, c in policy.otherwise]
-        out["provenance"] = {"schema": ANSWER_SCHEMA, "policy": policy.id, "revision": policy.revision,
-                             "title": policy.title,
-                             "kb_digest": self.digest(d.payer), "kb_files": list(self.files(d.payer)),
-                             "engine": self.version, "request_source": d.request.source,
-                             "request_date": d.request.date.isoformat()}
-        return out
+        grounds = tuple(n for n in policy.otherwise_when if d.status.get(n) == MET)
+        otherwise = tuple(Otherwise(text=t, cite=c, because=grounds) for t, c in policy.otherwise) \
+            if d.decision == "deny" and grounds else None
+        provenance = Provenance(schema=ANSWER_SCHEMA, policy=policy.id, revision=policy.revision, title=policy.title,
+                                kb_digest=self.digest(d.payer), kb_files=self.files(d.payer), engine=self.version,
+                                request_source=d.request.source, request_date=d.request.date)
+        return Answer(request=d.request.id, payer=d.payer, policy=policy.id, decision=d.decision, pathway=d.pathway,
+                      approval_months=d.months, refer_to=d.refer_to, criteria=tuple(criteria),
+                      closest=tuple(closest), to_document=tuple(to_document), refer_by=d.refer_by or None,
+                      unclassified=tuple(self.unclassified(d, f, n) for f, n in d.unknown),
+                      otherwise=otherwise, provenance=provenance)
 
-    def unclassified(self, d: Derivation, field_name: str, name: str) -> dict[str, Any]:
+    def unclassified(self, d: Derivation, field_name: str, name: str) -> Unclassified:
         """A name of the request the vocabulary does not know, never silently dropped (readings 16, 17), with
         the vocabulary's nearest names."""
         written = d.request.display(name)
         if field_name in self.kb.value_names:
             because = f"'{written}' is not a {self.kb.label(field_name)} the vocabulary knows"
-            return {"field": field_name, "name": written,
-                    "because": because + self.kb.suggest(written, field_name)}
-        return {"field": field_name, "name": written,
-                "because": f"'{written}' is not a name the vocabulary knows: it may be any drug"
-                           f"{self.kb.suggest(written, 'drug')}"}
+            return Unclassified(field=field_name, name=written, because=because + self.kb.suggest(written, field_name))
+        return Unclassified(field=field_name, name=written,
+                            because=f"'{written}' is not a name the vocabulary knows: it may be any drug"
+                                    f"{self.kb.suggest(written, 'drug')}")
 
-    def closest(self, d: Derivation) -> list[dict[str, Any]]:
+    def closest(self, d: Derivation) -> list[Closest]:
         """Every candidate pathway, nearest first: fewest criteria not_met, then fewest not_documented
         (DECISIONS.md); in a tie, the one whose first failed concept comes latest in the kb's order of
         concepts (kb/vocab/concepts.dl: what the disease is before how it is treated), so a colorectal
@@ -131,19 +113,13 @@ class Explainer:
         entries = []
         for index, pathway_id in enumerate(d.candidates):
             node = self.kb.node(d.payer, pathway_id)
-            parts = [self.criterion(d, part) for part in node.parts]
-            not_met = sum(p["status"] == NOT_MET for p in parts)
-            missing = sum(p["status"] == NOT_DOCUMENTED for p in parts)
-            entries.append(((not_met, missing, -self._first_failed_rank(d, pathway_id), index), {
-                "pathway": pathway_id,
-                "status": d.status[pathway_id],
-                "other_diagnosis": self._for_other_diagnosis(d, pathway_id),
-                "text": node.text,
-                "cite": node.cite,
-                "not_met": not_met,
-                "not_documented": missing,
-                "criteria": parts,
-            }))
+            parts = tuple(self.criterion(d, part) for part in node.parts)
+            not_met = sum(p.status == NOT_MET for p in parts)
+            missing = sum(p.status == NOT_DOCUMENTED for p in parts)
+            entries.append(((not_met, missing, -self._first_failed_rank(d, pathway_id), index), Closest(
+                pathway=pathway_id, status=d.status[pathway_id],
+                other_diagnosis=self._for_other_diagnosis(d, pathway_id), text=node.text, cite=node.cite,
+                not_met=not_met, not_documented=missing, criteria=parts)))
         entries.sort(key=lambda e: e[0])
         return [e[1] for e in entries]
 
@@ -182,26 +158,24 @@ class Explainer:
         node = self.kb.node(d.payer, node_id)
         return [p for p in node.parts if d.status[p] in _JUSTIFYING[(node.how or "all", d.status[node_id])]]
 
-    def criterion(self, d: Derivation, node_id: str) -> dict[str, Any]:
+    def criterion(self, d: Derivation, node_id: str) -> Criterion:
         """One criterion with its status, the policy's words, why, and the parts that decided it."""
         node = self.kb.node(d.payer, node_id)
         status = d.status[node_id]
-        entry: dict[str, Any] = {"id": node_id, "status": status, "text": node.text, "cite": node.cite}
         if node.test is not None:
             rows = [r for r in d.rows.get(node_id, []) if r.status == status]
-            entry["because"] = list(dict.fromkeys(self.sentence(d, node, r) for r in rows))
-            entry["rules"] = self.leaf_rules(node, rows)
-        else:
-            how = node.how or "all"
-            deciding = self.deciding_parts(d, node_id)
-            ids = ", ".join(deciding)
-            nd = ", ".join(p for p in deciding if d.status[p] == NOT_DOCUMENTED)
-            nm = ", ".join(p for p in deciding if d.status[p] == NOT_MET)
-            entry["because"] = [_HOW_WORDS[(how, status)].format(ids=ids, nd=nd, nm=f"; not met: {nm}" if nm else "")]
-            entry["rules"] = [node.where] if node.where else []
-            entry["combines"] = how
-            entry["parts"] = [self.criterion(d, p) for p in deciding]
-        return entry
+            return Criterion(id=node_id, status=status, text=node.text, cite=node.cite,
+                             because=tuple(dict.fromkeys(self.sentence(d, node, r) for r in rows)),
+                             rules=tuple(self.leaf_rules(node, rows)))
+        how = node.how or "all"
+        deciding = self.deciding_parts(d, node_id)
+        ids = ", ".join(deciding)
+        nd = ", ".join(p for p in deciding if d.status[p] == NOT_DOCUMENTED)
+        nm = ", ".join(p for p in deciding if d.status[p] == NOT_MET)
+        because = _HOW_WORDS[(how, status)].format(ids=ids, nd=nd, nm=f"; not met: {nm}" if nm else "")
+        return Criterion(id=node_id, status=status, text=node.text, cite=node.cite, because=(because,),
+                         rules=(node.where,) if node.where else (), combines=how,
+                         parts=tuple(self.criterion(d, p) for p in deciding))
 
     def leaf_rules(self, node: Node, rows: list[Row]) -> list[str]:
         kind = node.test[0] if node.test else "*"
@@ -341,9 +315,9 @@ class Explainer:
         return text
 
     # what to send -------------------------------------------------------------------------------------
-    def to_document(self, d: Derivation) -> list[dict[str, Any]]:
+    def to_document(self, d: Derivation) -> list[ToDocument]:
         """On pend: for each pathway still open, the not-documented facts that would decide it."""
-        out: list[dict[str, Any]] = []
+        out: list[ToDocument] = []
         seen: set[tuple[str, str, str]] = set()
         for pathway_id in d.candidates:
             if d.status[pathway_id] != NOT_DOCUMENTED:
@@ -360,27 +334,16 @@ class Explainer:
                         if key in seen:
                             continue
                         seen.add(key)
-                        item: dict[str, Any] = {
-                            "pathway": pathway_id,
-                            "criterion": part,
-                            "node": leaf,
-                            "field": self.fill(self.kb.sends.get((kind, row.note), "{field}"), d, node, row),
-                            "text": node.text,
-                            "because": self.sentence(d, node, row),
-                        }
-                        question = self.question(d, node, row)
-                        if question:
-                            item["question"] = question
-                        if row.note == "unknown":
-                            item["name"] = d.request.display(row.y or row.x)
-                        elif row.note in ("may", "may_self"):
-                            item["name"] = d.request.display(row.z or row.x)
-                        if alternatives:
-                            item["any_of"] = alternatives
-                            given = [g for group in groups for g in self.not_met_alternatives(d, group)]
-                            if given:
-                                item["given"] = given
-                        out.append(item)
+                        name = d.request.display(row.y or row.x) if row.note == "unknown" else \
+                            d.request.display(row.z or row.x) if row.note in ("may", "may_self") else None
+                        given = tuple(g for group in groups for g in self.not_met_alternatives(d, group)) \
+                            if alternatives else ()
+                        out.append(ToDocument(
+                            pathway=pathway_id, criterion=part, node=leaf,
+                            field=self.fill(self.kb.sends.get((kind, row.note), "{field}"), d, node, row),
+                            text=node.text, because=self.sentence(d, node, row),
+                            question=self.question(d, node, row) or None, name=name, any_of=alternatives or None,
+                            given=given))
         return out
 
     def not_met_alternatives(self, d: Derivation, group: str) -> list[str]:

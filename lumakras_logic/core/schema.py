@@ -135,7 +135,7 @@ _TEXTS = {"type": "array", "items": _TEXT}
 
 def answer_schema() -> dict[str, Any]:
     """The JSON Schema of one answer (`lumakras decide --json`; docs/answers.md)."""
-    from .explain import ANSWER_SCHEMA
+    from .answer import ANSWER_SCHEMA
 
     criterion = {
         "type": "object", "required": ["id", "status", "text", "cite", "because", "rules"],
