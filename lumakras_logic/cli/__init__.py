@@ -35,12 +35,6 @@ from .common import (
     progress,
     session,
 )
-from .compare import compare_command
-from .diff import diff_command
-from .impact import impact_command
-from .query import query_command
-from .rules import rules_command
-from .test import test_command
 
 
 def _outcomes(decider: Decider, paths: list[Path], payer: str | None, jobs: int = 1) -> Iterator[Outcome]:
@@ -252,13 +246,11 @@ def template_command() -> None:
     click.echo(request_template(), nl=False)
 
 
-# The commands defined in their own modules of cli/ (each imports cli/common.py, never this module).
-main.add_command(test_command)
-main.add_command(rules_command)
-main.add_command(query_command)
-main.add_command(compare_command)
-main.add_command(diff_command)
-main.add_command(impact_command)
+# The commands defined in their own modules of cli/ (each imports cli/common.py, never this module),
+# imported when asked for.
+main.lazy = {"test": ".test:test_command", "rules": ".rules:rules_command", "query": ".query:query_command",
+             "compare": ".compare:compare_command", "diff": ".diff:diff_command",
+             "impact": ".impact:impact_command"}
 
 
 if __name__ == "__main__":  # pragma: no cover

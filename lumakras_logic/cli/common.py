@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -149,7 +150,21 @@ def progress(items: Iterable[T], label: str, length: int | None = None) -> Itera
 class UnixGroup(click.Group):
     """The command group, run as a Unix tool: Ctrl-C exits 130 and SIGTERM 143, with no traceback, after the
     running command's pools are stopped (they stop when the exception leaves their `with`); a closed pipe
-    ends the process quietly (SIGPIPE's default), so `lumakras decide ... | head` is no error."""
+    ends the process quietly (SIGPIPE's default), so `lumakras decide ... | head` is no error.
+
+    The commands of their own modules are imported when they are asked for (click's lazy group): a
+    `lumakras decide` does not pay for importing diff, impact or compare (`lazy`: name -> 'module:attr')."""
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, attr = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module, __package__), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
         previous = {sig: signal.getsignal(sig) for sig in (getattr(signal, "SIGPIPE", None), signal.SIGTERM) if sig}
