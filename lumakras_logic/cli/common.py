@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import signal
 import sys
@@ -49,6 +50,9 @@ class Session:
         """The kb of --kb (or the shipped one) with its engine, loaded once; one that cannot load exits 3."""
         if self.loaded is None:
             self.loaded = load_decider(self.kb_dirs)
+            # The kb lives as long as the command: out of the collector's reach, it is not traversed again
+            # at every full collection, and forked workers keep sharing its pages (core/parallel.py).
+            gc.freeze()
         return self.loaded
 
 

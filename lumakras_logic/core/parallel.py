@@ -10,6 +10,7 @@ kb once (README, "Performance").
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -64,6 +65,10 @@ def map_chunks(step: Callable[[list[T]], list[R]], items: Iterable[T], jobs: int
             yield from step(chunk)
         return
     _step = step
+    # What the workers inherit (the kb above all) is moved out of the collector's reach before the fork, so
+    # that no collection in a worker writes to those pages and copies them: the workers keep sharing them
+    # with this process (bench/heavy.py, 10,000 requests on two workers: 126 -> 109 MB peak).
+    gc.freeze()
     try:
         with multiprocessing.get_context("fork").Pool(jobs, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
             pending: deque[AsyncResult[list]] = deque()
@@ -75,3 +80,4 @@ def map_chunks(step: Callable[[list[T]], list[R]], items: Iterable[T], jobs: int
                 yield from pending.popleft().get()
     finally:
         _step = None
+        gc.unfreeze()
