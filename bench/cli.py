@@ -43,6 +43,7 @@ sys.argv[0] = 'lumakras'
 main()
 """
 DIGEST = re.compile(r'"(kb_)?digest": "[0-9a-f]{64}"')
+SHORT = re.compile(r"\bkb [0-9a-f]{16} ")  # the text output's short digest
 SCHEMA = re.compile(r'\n *"schema": "lumakras-answer/\d+",')  # in provenance since issue 12
 
 
@@ -89,7 +90,8 @@ def main() -> None:
                 walls[name].append(wall)
                 cpus[name].append(cpu)
                 # the kb digests differ, and an older checkout names its kb files by their full path
-                outputs[name] = SCHEMA.sub("", DIGEST.sub('"digest": "-"', out)).replace(f"{root.resolve()}/", "")
+                out = SHORT.sub("kb - ", SCHEMA.sub("", DIGEST.sub('"digest": "-"', out)))
+                outputs[name] = out.replace(f"{root.resolve()}/", "")
                 print(f"round {i + 1} {name}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
             if outputs["before"] != outputs["after"]:
                 sys.exit("the two checkouts printed different answers")
