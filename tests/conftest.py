@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,3 +95,30 @@ class CaseFailure(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+def run_with_terminal_stderr(args: list[str], out: Path, timeout: float) -> tuple[subprocess.CompletedProcess, bytes]:
+    """Run `lumakras ARGS` in a new process with stdout to the file `out` and stderr to a pseudo-terminal (as
+    when a person watches a command whose output goes to a file): its exit and what the terminal showed."""
+    leader, follower = os.openpty()
+    seen: list[bytes] = []
+
+    def drain() -> None:  # read the terminal as the command writes it, so that it never blocks on it
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the command has ended and closed its end
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    with out.open("w") as sink:
+        done = subprocess.run([sys.executable, "-m", "lumakras_logic.cli", *args], stdout=sink, stderr=follower,
+                              cwd=ROOT, timeout=timeout)
+    os.close(follower)
+    reader.join(timeout=10)
+    os.close(leader)
+    return done, b"".join(seen)

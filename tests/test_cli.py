@@ -9,13 +9,12 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import ROOT, invoke
+from conftest import ROOT, invoke, run_with_terminal_stderr
 
 from lumakras_logic.cli import main
 
@@ -413,28 +412,7 @@ def test_decide_on_two_processes_prints_what_one_prints(tmp_path):
 def test_progress_shows_on_a_terminal_only_when_the_output_goes_elsewhere(tmp_path):
     files = [str(p) for p in sorted((ROOT / "queries").glob("*.yaml"))]
     out = tmp_path / "answers.json"
-    leader, follower = os.openpty()
-    seen: list[bytes] = []
-
-    def drain() -> None:  # read the terminal as the command writes it, so that it never blocks on it
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the command has ended and closed its end
-                return
-            if not chunk:
-                return
-            seen.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    with out.open("w") as sink:
-        done = subprocess.run([sys.executable, "-m", "lumakras_logic.cli", "decide", *files, "--json", "--payer",
-                               "all", "--jobs", "1"], stdout=sink, stderr=follower, cwd=ROOT, timeout=300)
-    os.close(follower)
-    reader.join(timeout=10)
-    os.close(leader)
-    shown = b"".join(seen)
+    done, shown = run_with_terminal_stderr(["decide", *files, "--json", "--payer", "all", "--jobs", "1"], out, 300)
     assert done.returncode == 0
     assert b"deciding" in shown and f"{len(files)}/{len(files)}".encode() in shown
     assert len(json.loads(out.read_text())) == 2 * len(files)  # the answers untouched by the bar

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, TODAY, shared_decider
+from conftest import ROOT, TODAY, run_with_terminal_stderr, shared_decider
 
 from lumakras_logic.core import parallel
 
@@ -265,29 +265,8 @@ def test_signals_and_a_closed_pipe_stop_every_worker(many_cases: Path, age21: Pa
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_diff_shows_progress_on_a_terminal_only_when_the_report_goes_elsewhere(tmp_path: Path) -> None:
     out = tmp_path / "report.txt"
-    leader, follower = os.openpty()
-    seen: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            seen.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
     args = ["diff", "--no-scenarios", "--condition", "nsclc", "--today", TODAY.isoformat(), "--jobs", "1"]
-    with out.open("w") as sink:
-        done = subprocess.run([sys.executable, "-m", "lumakras_logic.cli", *args], stdout=sink, stderr=follower,
-                              cwd=ROOT, timeout=600)
-    os.close(follower)
-    reader.join(timeout=10)
-    os.close(leader)
-    shown = b"".join(seen)
+    done, shown = run_with_terminal_stderr(args, out, 600)
     assert done.returncode == 0
     assert b"diffing parts" in shown and b"replaying witnesses" in shown
     assert re.search(rb"diffing parts.*?(\d+)/\1", shown), shown  # every part counted
