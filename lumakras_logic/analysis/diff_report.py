@@ -112,10 +112,10 @@ class Words:
 
     def side(self, region: Region, payer: str) -> str:
         """One payer's constraints of a region, those its approval implies left out."""
-        shown = [self.constraint(p, n, a) for p, n, a in self._shown(region) if p == payer]
+        shown = [self.constraint(p, n, a) for p, n, a in self.shown(region) if p == payer]
         return "; ".join(shown)
 
-    def _shown(self, region: Region) -> list[tuple[str, str, frozenset[str]]]:
+    def shown(self, region: Region) -> list[tuple[str, str, frozenset[str]]]:
         out = []
         for p, n, a in region.constraints:
             outcome = region.outcomes[p]
@@ -137,7 +137,7 @@ class Words:
                     + (f", {first['requested_months']} months requested" if first["requested_months"] else "")
                     + ")")
         clauses = []
-        for payer, node, allowed in self._shown(region):
+        for payer, node, allowed in self.shown(region):
             if MET in allowed:
                 continue  # context (the use is covered, the dose is fine), not where the payers part
             text = self.kb.node(payer, node).text
@@ -239,7 +239,7 @@ def _causes(region: Region, words: Words) -> tuple[str, str]:
     """The constraints a region needs not met or not documented, and the rest (its context)."""
     if region.kind == "duration":
         return _where(region, words), ""
-    shown = words._shown(region)
+    shown = words.shown(region)
     cause = [f"{p} {words.constraint(p, n, a)}" for p, n, a in shown if MET not in a]
     context = [f"{p} {words.constraint(p, n, a)}" for p, n, a in shown if MET in a]
     return "; ".join(cause) or "every profile of the part", "; ".join(context)
