@@ -295,8 +295,9 @@ def test_kb_files_are_matched_by_their_path_within_the_folder(tmp_path: Path) ->
 
 def test_each_change_is_written_before_the_next_case_is_read(age21: Path, requests: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """The report is made case by case: when the third request is read, the change of the first two is
-    already out (nothing waits for the end but the counts); the old kb's process is gone afterwards."""
+    """The report is made case by case on one pair of processes: when the third request is read, the change
+    of the first two is already out (nothing waits for the end but the counts); the old kb's process is gone
+    afterwards. (On more pairs, a chunk of cases at a time: tests/test_jobs.py.)"""
     import multiprocessing
 
     from click.testing import CliRunner
@@ -317,7 +318,7 @@ def test_each_change_is_written_before_the_next_case_is_read(age21: Path, reques
     monkeypatch.setattr(command, "read_inputs", watched)
     monkeypatch.setattr(impact.click, "echo", lambda text="", nl=True, err=False, **_: None if err else
                         written.append(str(text) + ("\n" if nl else "")))
-    result = CliRunner().invoke(impact_command, ["--today", TODAY.isoformat(), "--old", str(KB), "--new",
+    result = CliRunner().invoke(impact_command, ["--jobs", "1", "--today", TODAY.isoformat(), "--old", str(KB), "--new",
                                                  str(age21), str(requests / "age-19.yaml"),
                                                  str(requests / "age-25.yaml"), str(CIGNA_AMPULLARY)])
     assert result.exit_code == 0, result.output

@@ -226,9 +226,9 @@ def test_the_old_kb_process_of_impact_never_outlives_the_command(tmp_path: Path,
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.setpgrp()
 
-    run = subprocess.Popen([sys.executable, "-m", "lumakras_logic.cli", "impact", "--old", str(ROOT / "kb"),
-                            "--new", str(kb), str(batch)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           cwd=ROOT, preexec_fn=child)
+    run = subprocess.Popen([sys.executable, "-m", "lumakras_logic.cli", "impact", "--jobs", "1", "--old",
+                            str(ROOT / "kb"), "--new", str(kb), str(batch)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=child)
     assert run.stdout is not None and run.stderr is not None
     run.stdout.readline()  # the first change is out: both kbs are loaded and at work
     [old_kb] = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()

@@ -37,9 +37,9 @@ from .common import format_option, jobs_option, output_format, payer_option, pro
 @click.option("-v", "--verbose", is_flag=True, help="Also list the unchanged cases and the skipped files.")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 when any case changed (for CI).")
 @today_option()
-@jobs_option("Pairs of processes (one per kb) to compare on, in chunks of 16 cases (default: one per core; "
-             "1 pair already keeps two cores partly busy, 2 pairs are faster on 2 cores: README, Performance); "
-             "the output is the same on any number.")
+@jobs_option("Pairs of processes (one per kb) to compare on (default: one per core; 2 pairs are faster than "
+             "1 on 2 cores: README, Performance). On 1 pair each change is written before the next case is "
+             "read; on more, a chunk of 16 cases at a time. The output is the same on any number.")
 def impact_command(cases: tuple[Path, ...], old_dirs: tuple[Path, ...], new_dirs: tuple[Path, ...],
                    payer: str | None, fmt: str, as_json: bool, verbose: bool, fail_on_change: bool,
                    today: dt.datetime | None, jobs: int) -> None:
