@@ -162,7 +162,7 @@ def answer_schema() -> dict[str, Any]:
     }
     to_document = {
         "type": "object", "additionalProperties": False,
-        "required": ["pathway", "criterion", "node", "field", "text", "because", "question"],
+        "required": ["pathway", "criterion", "node", "field", "text", "because"],
         "properties": {
             "pathway": _TEXT, "criterion": {**_TEXT, "description": "the criterion of the pathway it serves"},
             "node": {**_TEXT, "description": "the leaf that reads the field"},
