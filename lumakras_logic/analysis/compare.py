@@ -135,7 +135,7 @@ class Comparer:
     # the answers ----------------------------------------------------------------------------------------
     def compare_file(self, path: Path) -> Comparison:
         """Read and compare one request file; RequestError if it cannot be read at all."""
-        request = load_request(path, self.kb.payers(), self.decider.today)
+        request = load_request(path, self.kb.payers(), self.decider.today, self.kb)
         return self.compare(request)
 
     def compare(self, request: Request) -> Comparison:

@@ -121,7 +121,7 @@ def run_case_full(decider: Decider, case: Case) -> tuple[list[str], dict[str, De
     for payer, wanted in case.expect.items():
         try:
             if isinstance(case.request, Path):
-                request = load_request(case.request, decider.kb.payers(), decider.today)
+                request = load_request(case.request, decider.kb.payers(), decider.today, decider.kb)
             else:
                 request = decider.parse(case.request, str(case.source))
             derivation = decider.engine.decide(request, payer)

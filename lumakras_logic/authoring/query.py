@@ -342,7 +342,7 @@ def request_facts(decider: Decider, paths: list[Path], payer: str | None) -> tup
     rid = FIRST_RID
     for path in paths:
         try:
-            request = load_request(path, decider.kb.payers(), decider.today)
+            request = load_request(path, decider.kb.payers(), decider.today, decider.kb)
         except RequestError as exc:
             errors.append(str(exc))
             continue

@@ -250,7 +250,7 @@ def template_command() -> None:
 # imported when asked for.
 main.lazy = {"test": ".test:test_command", "rules": ".rules:rules_command", "query": ".query:query_command",
              "compare": ".compare:compare_command", "diff": ".diff:diff_command",
-             "impact": ".impact:impact_command"}
+             "impact": ".impact:impact_command", "convert": ".convert:convert_command"}
 
 
 if __name__ == "__main__":  # pragma: no cover

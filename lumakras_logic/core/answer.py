@@ -34,10 +34,15 @@ class Criterion:
     rules: tuple[str, ...]  # the kb file:line each reason rests on
     combines: str | None = None
     parts: tuple[Criterion, ...] = ()
+    # a leaf of a request read from FHIR: where the facts it read came from ("diagnosis.kras_g12c:
+    # Observation/kras-1, ..."); empty (and left out of the JSON) for a request document
+    sources: tuple[str, ...] = ()
 
     def to_json(self) -> Json:
         out: Json = {"id": self.id, "status": self.status, "text": self.text, "cite": self.cite,
                      "because": list(self.because), "rules": list(self.rules)}
+        if self.sources:
+            out["sources"] = list(self.sources)
         if self.combines is not None:
             out["combines"] = self.combines
             out["parts"] = [p.to_json() for p in self.parts]
@@ -46,7 +51,7 @@ class Criterion:
     @classmethod
     def from_json(cls, j: Json) -> Criterion:
         return cls(id=j["id"], status=j["status"], text=j["text"], cite=j["cite"], because=tuple(j["because"]),
-                   rules=tuple(j["rules"]), combines=j.get("combines"),
+                   rules=tuple(j["rules"]), combines=j.get("combines"), sources=tuple(j.get("sources", ())),
                    parts=tuple(cls.from_json(p) for p in j.get("parts", ())))
 
 

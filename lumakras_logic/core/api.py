@@ -13,7 +13,7 @@ from .answer import Answer
 from .engine import BATCH, Derivation, Engine
 from .explain import Explainer
 from .kb import KnowledgeBase, load_kb
-from .request import Request, RequestError, load_request, parse_request
+from .request import Request, RequestError, load_request, parse_document
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Decider:
         return [chosen]
 
     def parse(self, doc: Any, source: str) -> Request:
-        return parse_request(doc, source, self.kb.payers(), self.today)
+        return parse_document(doc, source, self.kb.payers(), self.today, self.kb)
 
     def derive(self, request: Request, payer: str | None) -> dict[str, Derivation]:
         return self.engine.decide_many(request, self.payers_for(request, payer))
@@ -75,7 +75,7 @@ class Decider:
             read: list[tuple[Path, Request | None, list[str], RequestError | None]] = []
             for path in group:
                 try:
-                    request = load_request(path, self.kb.payers(), self.today)
+                    request = load_request(path, self.kb.payers(), self.today, self.kb)
                     payers, errors = [], []
                     for p in self.payers_for(request, payer):
                         try:

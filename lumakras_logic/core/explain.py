@@ -13,8 +13,10 @@ from .. import __version__
 from .answer import ANSWER_SCHEMA, Answer, Closest, Criterion, Otherwise, Provenance, ToDocument, Unclassified
 from .concepts import Concepts
 from .engine import Derivation, Row
+from .escape import one_line
 from .kb import KnowledgeBase, Node
 from .policy import MET, NOT_DOCUMENTED, NOT_MET
+from .request import name_key
 
 # Which parts of a node justify its status (the derivation, pruned): by how it combines and its status.
 _JUSTIFYING = {
@@ -166,7 +168,8 @@ class Explainer:
             rows = [r for r in d.rows.get(node_id, []) if r.status == status]
             return Criterion(id=node_id, status=status, text=node.text, cite=node.cite,
                              because=tuple(dict.fromkeys(self.sentence(d, node, r) for r in rows)),
-                             rules=tuple(self.leaf_rules(node, rows)))
+                             rules=tuple(self.leaf_rules(node, rows)),
+                             sources=self.sources(d, node, rows) if d.request.sources else ())
         how = node.how or "all"
         deciding = self.deciding_parts(d, node_id)
         ids = ", ".join(deciding)
@@ -176,6 +179,20 @@ class Explainer:
         return Criterion(id=node_id, status=status, text=node.text, cite=node.cite, because=(because,),
                          rules=(node.where,) if node.where else (), combines=how,
                          parts=tuple(self.criterion(d, p) for p in deciding))
+
+    def sources(self, d: Derivation, node: Node, rows: list[Row]) -> tuple[str, ...]:
+        """Where the facts a leaf read came from, for a request read from FHIR: the field's own source, and
+        for a list the source of each entry its rows name ('prior_therapies: MedicationStatement/ms-1 ...')."""
+        _kind, subject, param = node.test or ("", "", "")
+        out = []
+        for field_name in (subject, param):
+            given = d.request.sources.get(field_name) if isinstance(field_name, str) else None
+            if not given:
+                continue
+            named = {name_key(str(v)) for r in rows for v in (r.x, r.y, r.z) if v not in (None, "")}
+            picked = [src for key, src in given.items() if key == "" or key in named] or list(given.values())
+            out += [one_line(f"{field_name}: {src}") for src in dict.fromkeys(picked)]
+        return tuple(out)
 
     def leaf_rules(self, node: Node, rows: list[Row]) -> list[str]:
         kind = node.test[0] if node.test else "*"

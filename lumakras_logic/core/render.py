@@ -163,6 +163,8 @@ def _tree(c: Criterion, depth: int, show_rules: bool) -> list[str]:
     else:
         for b in c.because:
             lines += textwrap.wrap(b, width=110, initial_indent=inner + "· ", subsequent_indent=inner + "  ")
+        for s in c.sources:
+            lines += textwrap.wrap(s, width=110, initial_indent=inner + "from ", subsequent_indent=inner + "  ")
     if show_rules and c.rules and not c.parts:
         lines.append(f"{inner}rests on {', '.join(c.rules)}")
     return lines

@@ -68,6 +68,10 @@ class Request:
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
     # drug lists: field path -> {entry (name key): kind (name key)}, for entries written {name, kind}
     kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+    # a request read from FHIR (core/fhir/): field path -> {entry name key, or "" for the field: the resource
+    # and code it came from}, and the resources read and left out, with why
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
 
     def facts(self, rid: int, aliases: Mapping[tuple[str, Any], Any] | None = None,
               known: Callable[[str], bool] | None = None) -> list[Fact]:
@@ -538,7 +542,18 @@ def read_document(path: Path) -> Any:
         raise RequestError(exc.source, exc.field, exc.message) from None
 
 
+def parse_document(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "cigna"),
+                   today: dt.date | None = None, kb: Any = None) -> Request:
+    """A parsed request document, or a FHIR R4 Bundle or QuestionnaireResponse (docs/fhir.md) read with the
+    code tables of `kb` (a KnowledgeBase; the FHIR reader is imported only for FHIR input)."""
+    if isinstance(doc, Mapping) and "resourceType" in doc:
+        from .fhir.bundle import request_from_fhir
+
+        return request_from_fhir(doc, source, payers, today, kb)
+    return parse_request(doc, source, payers, today)
+
+
 def load_request(path: Path, payers: tuple[str, ...] = ("centene", "cigna"),
-                 today: dt.date | None = None) -> Request:
-    """Read and validate one request file."""
-    return parse_request(read_document(path), str(path), payers, today)
+                 today: dt.date | None = None, kb: Any = None) -> Request:
+    """Read and validate one request file: a request document, or FHIR (with `kb`'s code tables)."""
+    return parse_document(read_document(path), str(path), payers, today, kb)

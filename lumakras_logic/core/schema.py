@@ -146,6 +146,8 @@ def answer_schema() -> dict[str, Any]:
             "cite": {**_TEXT, "description": "where the policy says it"},
             "because": {**_TEXTS, "description": "why it has its status: the request's facts, as sentences"},
             "rules": {**_TEXTS, "description": "the kb file:line each reason rests on"},
+            "sources": {**_TEXTS, "description": "a request read from FHIR: the resources (and codes) the facts "
+                                                 "of this criterion came from, 'FIELD: RESOURCE, ...'"},
             "combines": {"enum": ["all", "any", "not"], "description": "how its parts combine"},
             "parts": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
         },
