@@ -15,26 +15,33 @@ from typing import Any
 import click
 
 from .. import __version__
+from ..core.answer import Answer
 from ..core.api import Decider, Outcome
+from ..core.escape import one_line
 from ..core.exits import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
-from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS
+from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS, fail
 from ..core.inputs import DEFAULT as DEFAULT_LIMITS
 from ..core.inputs import STDIN, Limits, set_limits
 from ..core.kb import KbError
 from ..core.parallel import map_chunks
 from ..core.render import summary, to_json, why
 from ..core.request import request_files
-from ..core.stream import JsonArray
+from ..core.stream import JsonArray, dumps
 from .common import (
     UnixGroup,
+    format_option,
     jobs_option,
-    json_option,
     kb_option,
     known_payers,
+    output_format,
     payer_option,
     progress,
     session,
 )
+
+FHIR_FORMATS = ("text", "json", "fhir")
+FHIR_HELP = ("text for people, json for the answer (docs/answers.md), fhir for a Da Vinci PAS-style FHIR R4 "
+             "ClaimResponse per answer (docs/fhir.md).")
 
 
 def _outcomes(decider: Decider, paths: list[Path], payer: str | None, jobs: int = 1) -> Iterator[Outcome]:
@@ -89,15 +96,16 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
 @main.command()
 @click.argument("requests", nargs=-1, required=True, type=click.Path(path_type=Path))
 @payer_option()
-@json_option("Print the answer as JSON (docs/answers.md).")
+@format_option("text", FHIR_HELP, FHIR_FORMATS, "Print the answer as JSON (docs/answers.md): --format json.")
 @jobs_option("Processes to decide on (default: every core); the output is the same on any number.")
 @kb_option
-def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: int) -> None:
+def decide(requests: tuple[Path, ...], payer: str | None, fmt: str, as_json: bool, jobs: int) -> None:
     """Decide each REQUEST (YAML or JSON) under a payer's policy.
 
     REQUESTS are files, folders (the .yaml, .yml and .json files under them) or - for standard input.
-    Prints one JSON object with --json, or an array for several requests or --payer all. A request that
-    cannot be read gets a one-line error naming the file and field (exit 2); the others are answered.
+    Prints one JSON object with --json, or an array for several requests or --payer all; with --format
+    fhir, one ClaimResponse, or a Bundle (type collection) of them. A request that cannot be read gets a
+    one-line error naming the file and field (exit 2); the others are answered.
 
     \b
     Examples:
@@ -105,13 +113,16 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
       lumakras decide queries/*.yaml --payer all
       lumakras decide queries/ --payer all --json --jobs 2
       lumakras decide --kb kb --kb my-payer/ my-request.yaml --payer all
+      lumakras decide queries/centene-deny-prior-krazati.yaml --payer centene --format fhir
     """
+    fmt = output_format(fmt, as_json)
+    as_json = fmt == "json"
     decider = session().decider()
     known_payers(decider, [payer] if payer else [])
     failed = False
     files = request_files(requests)  # a folder stands for the request files under it
-    single = as_json and len(files) == 1 and payer != "all"  # one object, else an array
-    stream = JsonArray(lambda text: click.echo(text, nl=False))
+    single = fmt != "text" and len(files) == 1 and payer != "all"  # one object, else an array (a Bundle)
+    stream = _AnswerStream(fmt, single)
     if any(str(f) == STDIN for f in files):  # a worker process reads no standard input: this one does
         jobs = 1
     outcomes = _outcomes(decider, files, payer, jobs)
@@ -121,14 +132,60 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
                 click.echo(f"lumakras: {problem}", err=True)
             failed = True
         for a in outcome.answers:
-            if not as_json:
+            if not as_json and fmt == "text":
                 click.echo(summary(a))
-            elif single:
-                click.echo(to_json([a], single=True))
             else:
-                stream.add(a.to_json())
+                stream.add(a)
     stream.close()
     sys.exit(EXIT_BAD_REQUEST if failed else 0)
+
+
+class _AnswerStream:
+    """Answers written as they are made: one JSON answer or one ClaimResponse alone (`single`), else a JSON
+    array of answers or a Bundle (type collection) of ClaimResponses (docs/fhir.md)."""
+
+    def __init__(self, fmt: str, single: bool) -> None:
+        self.fmt, self.single, self.count = fmt, single, 0
+        write = lambda text: click.echo(text, nl=False)  # noqa: E731
+        self.array: JsonArray | None = None
+        self.bundle = None
+        if not single and fmt == "json":
+            self.array = JsonArray(write)
+        elif not single and fmt == "fhir":
+            from ..core.stream import JsonObject
+
+            self.bundle = JsonObject(write)
+
+    def add(self, a: Answer) -> None:
+        if self.fmt == "fhir":
+            from ..core.fhir.claimresponse import bundle_head, claim_response
+
+            resource = claim_response(a)
+            if self.bundle is None:
+                click.echo(dumps(resource))
+                return
+            if self.array is None:
+                for key, value in bundle_head():
+                    self.bundle.field(key, value)
+                self.array = self.bundle.array("entry")
+            self.array.add({"resource": resource})
+        elif self.array is None:
+            click.echo(to_json([a], single=True))
+        else:
+            self.array.add(a.to_json())
+
+    def close(self) -> None:
+        if self.bundle is not None:
+            if self.array is None:  # no answer: an empty Bundle
+                from ..core.fhir.claimresponse import bundle_head
+
+                for key, value in bundle_head():
+                    self.bundle.field(key, value)
+            else:
+                self.array.close()
+            self.bundle.close()
+        elif self.array is not None:
+            self.array.close()
 
 
 @main.command("why")
@@ -139,10 +196,13 @@ def decide(requests: tuple[Path, ...], payer: str | None, as_json: bool, jobs: i
 @click.option("--no-rules", is_flag=True, help="Leave out the kb file:line each criterion rests on.")
 @click.option("--all", "show_all", is_flag=True,
               help="On deny or pend, also show the pathways for another diagnosis (folded by default).")
-@json_option("Print the answer as JSON instead.")
+@format_option("text", FHIR_HELP, FHIR_FORMATS, "Print the answer as JSON instead: --format json.")
+@click.option("--questionnaire", is_flag=True,
+              help="On pend, print instead a FHIR R4 Questionnaire of what to send (the to_document fields); "
+                   "on another decision, say so on stderr and print nothing (docs/fhir.md).")
 @kb_option
 def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, show_all: bool,
-                as_json: bool) -> None:
+                fmt: str, as_json: bool, questionnaire: bool) -> None:
     """Explain the decision on REQUEST for a person: the decision first, then the derivation.
 
     On approve or refer, the derived pathway's criteria as a tree, each with its status, the policy's
@@ -153,7 +213,12 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
     Examples:
       lumakras why queries/centene-deny-prior-krazati.yaml --payer centene
       lumakras why queries/cigna-pend-kras-test-undocumented.yaml --payer cigna
+      lumakras why queries/cigna-pend-kras-test-undocumented.yaml --payer cigna --questionnaire
+      lumakras why queries/centene-deny-prior-krazati.yaml --payer centene --format fhir
     """
+    fmt = output_format(fmt, as_json)
+    if questionnaire and fmt != "text":
+        fail(f"--questionnaire and --format {fmt} ask for two outputs; give one")
     decider = session().decider()
     known_payers(decider, [payer] if payer else [])
     failed = False
@@ -162,12 +227,35 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
             for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
                 click.echo(f"lumakras: {problem}", err=True)
             failed = True
-        if as_json and outcome.answers:
-            click.echo(to_json(outcome.answers, single=payer != "all"))
+        if questionnaire:
+            _questionnaires(decider, outcome.answers)
+        elif fmt != "text" and outcome.answers:
+            stream = _AnswerStream(fmt, single=payer != "all" and len(outcome.answers) == 1)
+            for a in outcome.answers:
+                stream.add(a)
+            stream.close()
         elif outcome.answers:
             click.echo("\n\n".join(why(a, nearest=nearest, show_rules=not no_rules, show_all=show_all)
                                    for a in outcome.answers))
     sys.exit(EXIT_BAD_REQUEST if failed else 0)
+
+
+def _questionnaires(decider: Decider, answers: list[Answer]) -> None:
+    """why --questionnaire: each pend's Questionnaire of what to send (several: a Bundle of them); for an
+    answer that is no pend, one line on stderr, since there is nothing to send."""
+    from ..core.fhir.questionnaire import bundle, pend_questionnaire
+
+    made = []
+    for a in answers:
+        if a.decision == "pend":
+            made.append(pend_questionnaire(decider.kb, a, a.provenance.request_date))
+        else:
+            click.echo(f"lumakras: {one_line(a.request)} {a.payer}: {a.decision}, not pend: nothing to send, so no "
+                       "questionnaire", err=True)
+    if len(made) == 1:
+        click.echo(dumps(made[0]))
+    elif made:
+        click.echo(dumps(bundle(made)))
 
 
 @main.command("check")
@@ -250,7 +338,8 @@ def template_command() -> None:
 # imported when asked for.
 main.lazy = {"test": ".test:test_command", "rules": ".rules:rules_command", "query": ".query:query_command",
              "compare": ".compare:compare_command", "diff": ".diff:diff_command",
-             "impact": ".impact:impact_command", "convert": ".convert:convert_command"}
+             "impact": ".impact:impact_command", "convert": ".convert:convert_command",
+             "questionnaire": ".questionnaire:questionnaire_command"}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -106,12 +106,15 @@ def json_option(help: str = "Print the answer as JSON.") -> Decorator:
 
 
 def format_option(default: str | None = "text",
-                  help: str = "text for people, markdown for a report, json for programs.") -> Decorator:
-    """--format and --json (its short form) together; output_format reads the pair."""
+                  help: str = "text for people, markdown for a report, json for programs.",
+                  choices: tuple[str, ...] = ("text", "markdown", "json"),
+                  json_help: str = "The same as --format json.") -> Decorator:
+    """--format and --json (its short form) together; output_format reads the pair. `choices`: the formats
+    the command writes (decide and why: text, json, and fhir, docs/fhir.md)."""
     def both(f: Callable[..., Any]) -> Callable[..., Any]:
-        f = click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default=default,
+        f = click.option("--format", "fmt", type=click.Choice(list(choices)), default=default,
                          show_default=default is not None, help=help)(f)
-        return json_option("The same as --format json.")(f)
+        return json_option(json_help)(f)
     return both
 
 
