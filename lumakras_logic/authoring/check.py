@@ -12,6 +12,8 @@ What it holds a kb to:
   (refers_to and test_signature facts, kb/engine/check.dl and tests.dl);
 - duplicates and contradictions: the same statement twice, two facts that share a unique_key but differ,
   and every problem/3 row the kb's own rules derive (a drug in disjoint classes, an ambiguous name);
+- codes (kb/vocab/codes/): each code in its system's form, with its check digit (codes.py); each value
+  code_means gives of the kind its field takes; each strength a positive number of mg;
 - a pathway that no request can satisfy (the abstraction of the request space, replayed by the engine).
 """
 
@@ -27,7 +29,8 @@ from ..core.api import Decider
 from ..core.kb import KbError, KnowledgeBase
 from ..core.kbtext import Statement, Var
 from ..core.policy import MET
-from ..core.request import FIELD_TYPES
+from ..core.request import FIELD_TYPES, FIELDS
+from . import codes as code_forms
 from .abstraction import build_space
 
 
@@ -84,6 +87,7 @@ class _Checker:
         self.undefined_predicates()
         self.request_bound()
         self.vocabulary()
+        self.codes()
         self.duplicates()
         self.derived_problems()
         self.durations()
@@ -188,6 +192,8 @@ class _Checker:
             "field": set(kb.field_labels),
             "payer": set(kb.policies),
             "concept": {c for c, *_ in kb.ask("concept", "?C", "?L", "?R")} if kb.defined("concept") else set(),
+            "code_system": {s for s, *_ in kb.ask("code_system", "?S", "?U", "?L")},
+            "code_field": set(kb.field_labels) | {f for f, _m in kb.ask("adapter_field", "?F", "?M")},
         }
         refers: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for predicate, position, kind in kb.ask("refers_to", "?P", "?N", "?K"):
@@ -223,6 +229,71 @@ class _Checker:
                 subject_is, param_is = signatures[kind]
                 need(where, subject_is, subject, f"the subject of {node_id}'s {kind} test,")
                 need(where, param_is, param, f"the param of {node_id}'s {kind} test,")
+
+    # codes -------------------------------------------------------------------------------------------
+    def codes(self) -> None:
+        """The code facts of kb/vocab/codes/: each code in its system's form (codes.py), each code_means
+        value of its field's kind, each strength a positive number; a code_strength code has a label (the
+        kb's rules check code_means and observation_reads codes, kb/engine/check.dl)."""
+        kb = self.kb
+        drug_names = ({d for (d,) in kb.ask("drug", "?D")} | {c for (c,) in kb.ask("is_class", "?C")}
+                      | {g for (g,) in kb.ask("regimen", "?G")})
+        adapter_values: dict[str, set[str]] = defaultdict(set)
+        for field_name, value in kb.ask("adapter_value", "?F", "?V"):
+            adapter_values[field_name].add(value)
+        labelled = {(s, c) for s, c, _d in kb.ask("code_label", "?S", "?C", "?D")}
+        for s in kb.statements:
+            if not s.is_fact or s.head not in _CODE_FACTS or len(s.args) != _CODE_FACTS[s.head]:
+                continue
+            where = f"{s.path}:{s.line}"
+            system, code = s.args[0], s.args[1]
+            wrong = code_forms.problem(system, code)
+            if wrong:
+                self.add(where, f"{s.head}: {wrong}")
+            if s.head == "code_means":
+                why = self._code_value(s.args[2], s.args[3], kb, drug_names, adapter_values)
+                if why:
+                    self.add(where, f"code_means({system!r}, {code!r}, {s.args[2]!r}, ...): {why}")
+            elif s.head == "code_strength":
+                mg = s.args[2]
+                if isinstance(mg, bool) or not isinstance(mg, int) or mg <= 0:
+                    self.add(where, f"code_strength({system!r}, {code!r}, ...): the strength {mg!r} should be "
+                                    "a positive whole number of mg per tablet")
+                if (system, code) not in labelled:
+                    self.add(where, f"code '{code}' of {system} has no code_label: add code_label({system}, "
+                                    f"'{code}', Display) with the display its source gives")
+
+    @staticmethod
+    def _code_value(field_name: Any, value: Any, kb: KnowledgeBase, drug_names: set[str],
+                    adapter_values: dict[str, set[str]]) -> str:
+        """Why a value is not of the kind its field takes ('' when it is)."""
+        if not isinstance(value, str) or not value:
+            return f"the value {value!r} should be text"
+        spec = FIELDS.get(field_name) if isinstance(field_name, str) else None
+        if field_name == "diagnosis.condition":
+            if value in kb.condition_labels:
+                return ""
+            close = difflib.get_close_matches(value, sorted(kb.condition_labels), n=1)
+            return f"{value!r} is not a condition the kb knows" + (f"; did you mean {close[0]!r}?" if close else "")
+        if field_name == "drug" or (spec is not None and spec.kind == "names"):
+            if value in drug_names or (value == "none" and field_name != "drug"):
+                return ""
+            close = difflib.get_close_matches(value, sorted(drug_names), n=1)
+            return (f"{value!r} is not a drug, regimen or class the kb knows"
+                    + (f"; did you mean {close[0]!r}?" if close else ""))
+        if spec is not None and spec.kind == "bool":
+            return "" if value in ("true", "false") else f"{value!r} should be 'true' or 'false'"
+        if spec is not None and spec.kind in ("choice", "choice_list"):
+            choices = spec.choices + (("none",) if spec.kind == "choice_list" else ())
+            return "" if value in choices else f"{value!r} is not one of {', '.join(choices)}"
+        if spec is not None and spec.kind in ("whole", "number"):
+            return f"{field_name} is a number: a code cannot give it"
+        if isinstance(field_name, str) and adapter_values.get(field_name):
+            choices = tuple(sorted(adapter_values[field_name]))
+            return "" if value in choices else f"{value!r} is not one of {', '.join(choices)} (adapter_value)"
+        if value == value.lower() and " " not in value:
+            return ""
+        return f"{value!r} should be a token (lower case, '_' for spaces)"
 
     # duplicates and contradictions -------------------------------------------------------------------
     def duplicates(self) -> None:
@@ -330,6 +401,9 @@ class _Checker:
                                            f"all it asks{why}"))
         return out
 
+
+# The code facts (kb/vocab/codes/) and their arity: (System, Code, ...).
+_CODE_FACTS = {"code_label": 3, "code_means": 4, "code_strength": 3, "observation_reads": 3}
 
 # Facts about a criterion (Payer, Node, ...) that its node fact's citation covers.
 _CITED_BY_NODE = {"node", "part_of", "combines", "test"}
