@@ -77,7 +77,8 @@ def test_types_and_answer_options_follow_the_field_table(decider) -> None:
     state = items["diagnosis.disease_state"]
     assert state["type"] == "choice" and state["repeats"] is True
     codes = [o["valueCoding"] for o in state["answerOption"]]
-    assert {c["code"] for c in codes} == set(FIELDS["diagnosis.disease_state"].choices)
+    # a list of choices may be answered 'none of these': documented as none, apart from no answer
+    assert {c["code"] for c in codes} == {*FIELDS["diagnosis.disease_state"].choices, "none"}
     assert {c["system"] for c in codes} == {"urn:lumakras-logic:request:diagnosis.disease_state"}
     assert items["medication.with"]["repeats"] is True
 

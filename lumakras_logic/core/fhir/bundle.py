@@ -524,10 +524,20 @@ class _Adapter:
         return order
 
     def read_product(self, r: Mapping[str, Any], concept: Any, where: str) -> None:
+        """Brand or generic: a code the kb says is one; else the order's words when their first word is a
+        product the request document names ('Lumakras 120 mg tablet', 'sotorasib 120 MG Oral Tablet')."""
         product, c = self.meaning(concept, "medication.product")
         if product is not None:
             self.put("medication.product", product, f"{self.where(r)}{where}, {self.coded({'coding': [c]})}")
-        elif concept:
+            return
+        words = [w for c in codings(concept) for w in [c.get("display")] if isinstance(w, str)]
+        words = [concept.get("text")] + words if isinstance(concept, Mapping) and concept.get("text") else words
+        for text in words:
+            first = re.split(r"[\s(]+", str(text).strip().lower(), maxsplit=1)[0]
+            if first in FIELDS["medication.product"].choices:
+                self.put("medication.product", first, f"{self.where(r)}{where}, written {shown(text)}")
+                return
+        if concept:
             self.ignore(r, f"medication {self.coded(concept)}: no code of it says brand or generic, so the "
                            "product is not documented")
 
@@ -720,10 +730,10 @@ class _Adapter:
         source = f"{self.where(qr)} item {link}"
         values = [self.answer_value(a, link) for a in answers]
         if spec.kind in ("names", "choice_list"):
-            if any(v == NONE for v in values):
+            if any(isinstance(v, str) and v.strip().lower() == NONE for v in values):
                 self.documented_none(link, f"{source}: none")
             for v in values:
-                if v != NONE:
+                if not (isinstance(v, str) and v.strip().lower() == NONE):
                     self.add(link, v, source)
             return
         if len(values) > 1:

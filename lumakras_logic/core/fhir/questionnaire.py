@@ -225,6 +225,12 @@ def _item(kb: KnowledgeBase, path: str, lines: list[str], asked: list[tuple[str,
             item["enableBehavior"] = "any"
     if spec.choices:
         item["answerOption"] = [{"valueCoding": _coding(kb, path, v)} for v in spec.choices]
+    if spec.kind == "choice_list":  # documented as none of them, apart from no answer (not documented)
+        item["answerOption"].append({"valueCoding": {"system": VALUE_SYSTEM + path, "code": "none",
+                                                     "display": "none of these"}})
+    if spec.kind == "names":  # the reader takes 'none' as the list documented empty (docs/fhir.md)
+        lines = [*lines, "One answer per drug, regimen or class (brand or generic name); answer 'none' when there "
+                         "is none (no answer: not documented)."]
     if lines:
         item["item"] = [{
             "linkId": f"{path}-help",
