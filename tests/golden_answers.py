@@ -32,13 +32,17 @@ TODAY = dt.date(2026, 6, 1)  # conftest.TODAY: the day requests without a date a
 
 
 def examples() -> list[Path]:
-    """The example requests, relative to the repository's root (as `decide` is given them there)."""
-    found = sorted((ROOT / "queries").glob("*.yaml")) + sorted((ROOT / "queries").glob("*.json"))
-    return [p.relative_to(ROOT) for p in found]
+    """The example requests, relative to the repository's root (as `decide` is given them there): those of
+    queries/ and of its folders (queries/fhir/), in the order decide takes a folder's files."""
+    from lumakras_logic.core.request import request_files
+
+    return [p.relative_to(ROOT) for p in request_files([ROOT / "queries"])]
 
 
 def golden_of(example: Path) -> Path:
-    return GOLDEN / f"{example.name}.json"
+    """queries/x.yaml's golden is x.yaml.json; queries/fhir/x.json's fhir--x.json.json."""
+    inside = example.parent.name if example.parent.name != "queries" else ""
+    return GOLDEN / (f"{inside}--{example.name}.json" if inside else f"{example.name}.json")
 
 
 def decide_json(decider: Decider, example: Path) -> str:

@@ -32,7 +32,7 @@ from lumakras_logic.core.policy import MET, NOT_DOCUMENTED, NOT_MET
 from lumakras_logic.core.request import load_request
 
 QUERIES = ROOT / "queries"
-EXAMPLES = sorted([*QUERIES.glob("*.yaml"), *QUERIES.glob("*.json")])
+EXAMPLES = sorted([*QUERIES.rglob("*.yaml"), *QUERIES.rglob("*.json")])
 ACME = ROOT / "tests" / "fixtures" / "acme"
 WITH_ACME = ("--kb", str(ROOT / "kb"), "--kb", str(ACME / "kb"))
 
@@ -85,11 +85,11 @@ def run(*args: str | Path) -> Result:
 # --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.relative_to(QUERIES).as_posix() for p in EXAMPLES])
 def test_every_example_compares_with_aligned_rows(comparer: Comparer, path: Path):
-    c = compare(comparer, path.name)
+    c = compare(comparer, path.relative_to(QUERIES).as_posix())
     assert list(c.payers) == ["centene", "cigna"]
-    request = load_request(path, comparer.kb.payers(), comparer.decider.today)
+    request = load_request(path, comparer.kb.payers(), comparer.decider.today, comparer.kb)
     derivations = comparer.decider.engine.decide_many(request, comparer.payers)
     for payer, answer in c.payers.items():
         assert answer.error is None, answer.error

@@ -4,6 +4,7 @@ criteria of the answer, on the example requests for both payers."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from lumakras_logic.core.fhir.claimresponse import (
     X12_306,
     add_months,
     claim_response,
+    last_day,
 )
 
 fhir = pytest.importorskip("fhirclient.models.claimresponse")
@@ -50,7 +52,7 @@ def test_approve_is_certified_in_total_for_the_approved_period(decider, payer: s
     assert review_code(cr) == "A1" and cr["outcome"] == "complete" and cr["use"] == "preauthorization"
     start = a.provenance.request_date
     assert cr["preAuthPeriod"] == {"start": start.isoformat(),
-                                   "end": add_months(start, a.approval_months).isoformat()}
+                                   "end": (add_months(start, a.approval_months) - dt.timedelta(days=1)).isoformat()}
     assert criteria_noted(cr) == [c.id for c in a.criteria]
     assert cr["item"][0]["noteNumber"] == [n["number"] for n in cr["processNote"]]
 
@@ -100,8 +102,13 @@ def test_provenance_travels_in_the_last_note(decider) -> None:
     assert a.provenance.kb_digest in last and a.provenance.revision in last
 
 
+def test_an_approval_period_ends_the_day_before_its_months_are_out() -> None:
+    assert last_day(dt.date(2026, 3, 1), 12) == dt.date(2027, 2, 28)
+    assert last_day(dt.date(2026, 3, 1), 6) == dt.date(2026, 8, 31)
+    assert last_day(dt.date(2028, 3, 1), 12) == dt.date(2029, 2, 28)
+
+
 def test_add_months_keeps_the_day_or_the_month_end() -> None:
-    import datetime as dt
 
     assert add_months(dt.date(2026, 3, 1), 6) == dt.date(2026, 9, 1)
     assert add_months(dt.date(2026, 8, 31), 6) == dt.date(2027, 2, 28)

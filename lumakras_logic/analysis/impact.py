@@ -36,7 +36,16 @@ from ..core.engine import Derivation
 from ..core.exits import EXIT_BAD_KB, fail, quiet_worker
 from ..core.kb import KbError, kb_files, natural_key
 from ..core.parallel import map_chunks
-from ..core.request import REQUEST_SUFFIXES, TOP_FIELDS, Request, RequestError, parse_request, read_document, token_key
+from ..core.request import (
+    REQUEST_SUFFIXES,
+    TOP_FIELDS,
+    Request,
+    RequestError,
+    parse_document,
+    parse_request,
+    read_document,
+    token_key,
+)
 
 # The kinds of change, in the order they are shown; a (case, payer) may have several.
 KINDS = ("payer", "decision", "pathway", "duration", "refer_to", "reasons")
@@ -85,19 +94,27 @@ def is_case_file(doc: Any) -> bool:
 
 def looks_like_request(doc: Any) -> bool:
     """Whether a document found in a folder is meant as a request: a mapping with at least one field of
-    REQUESTS.md. Anything else (a list, an empty file, some tool's config) is clearly not one."""
+    REQUESTS.md, or a FHIR Bundle or QuestionnaireResponse (docs/fhir.md). Anything else (a list, an
+    empty file, some tool's config, another FHIR resource) is clearly not one."""
+    if isinstance(doc, dict) and "resourceType" in doc:
+        return doc["resourceType"] in ("Bundle", "QuestionnaireResponse")
     return isinstance(doc, dict) and any(key in TOP_FIELDS for key in doc)
 
 
-def parse_once(doc: Any, source: str, today: dt.date | None) -> Request:
+def parse_once(doc: Any, source: str, today: dt.date | None, kb: Any = None) -> Request:
     """Parse a request without asking either kb which payers exist: the payer it names is accepted here
-    and checked against each kb when decided (a payer added by the change is a change, not an error)."""
+    and checked against each kb when decided (a payer added by the change is a change, not an error). A
+    FHIR input is read with the code tables of `kb`, the new kb's: both sides decide the same request, so a
+    change of what a code means shows as a change of the request (docs/comparing.md)."""
+    if isinstance(doc, dict) and "resourceType" in doc:
+        payers = tuple(kb.payers()) if kb is not None else ()
+        return parse_document(doc, source, payers, today, kb)
     own = doc.get("payer") if isinstance(doc, dict) else None
     payers = (token_key(own),) if isinstance(own, str) and own.strip() else ()
     return parse_request(doc, source, payers, today)
 
 
-def case_items(path: Path, root: Path, today: dt.date | None) -> tuple[list[Item], list[str]]:
+def case_items(path: Path, root: Path, today: dt.date | None, kb: Any = None) -> tuple[list[Item], list[str]]:
     """The cases of a case file, read by cases.py; a case whose request cannot be read is one error line
     and the file's other cases still go on."""
     try:
@@ -109,7 +126,7 @@ def case_items(path: Path, root: Path, today: dt.date | None) -> tuple[list[Item
     for case in cases:
         try:
             if isinstance(case.request, Path):
-                request = parse_once(read_document(case.request), str(case.request), today)
+                request = parse_once(read_document(case.request), str(case.request), today, kb)
             else:
                 request = parse_once(case.request, str(case.source), today)
         except RequestError as exc:
@@ -120,7 +137,8 @@ def case_items(path: Path, root: Path, today: dt.date | None) -> tuple[list[Item
     return items, errors
 
 
-def read_inputs(paths: list[Path], root: Path, today: dt.date | None) -> Iterator[Item | Problem | Skipped]:
+def read_inputs(paths: list[Path], root: Path, today: dt.date | None,
+                kb: Any = None) -> Iterator[Item | Problem | Skipped]:
     """The CASES arguments in the order given, one file at a time: each case to re-decide, each one-line
     error (a missing path, a file or case that cannot be read) and each file skipped as not meant."""
     files, errors = input_files(paths)
@@ -132,14 +150,14 @@ def read_inputs(paths: list[Path], root: Path, today: dt.date | None) -> Iterato
             yield Problem(str(exc))
             continue
         if is_case_file(doc):
-            found, problems = case_items(path, root, today)
+            found, problems = case_items(path, root, today, kb)
             yield from (Problem(e) for e in problems)
             yield from found
         elif not named and not looks_like_request(doc):
             yield Skipped(str(path))
         else:
             try:
-                request = parse_once(doc, str(path), today)
+                request = parse_once(doc, str(path), today, kb)
             except RequestError as exc:
                 yield Problem(str(exc))
                 continue

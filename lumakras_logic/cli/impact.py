@@ -80,7 +80,7 @@ def impact_command(cases: tuple[Path, ...], old_dirs: tuple[Path, ...], new_dirs
         report = REPORTS[fmt](lambda text: click.echo(text, nl=False),
                                                       provenance(old, old_dirs), provenance(new, new_dirs),
                                                       file_changes(old, new, old_dirs, new_dirs), verbose)
-        compared = compare_all(old_side, new, read_inputs(list(cases), Path.cwd(), day), payer, jobs)
+        compared = compare_all(old_side, new, read_inputs(list(cases), Path.cwd(), day, new.kb), payer, jobs)
         tally = run(report, progress(compared, "cases"))
     except SideFailed as exc:
         fail(str(exc), EXIT_BAD_KB)

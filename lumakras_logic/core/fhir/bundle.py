@@ -793,8 +793,10 @@ def request_from_fhir(doc: Mapping[str, Any], source: str, payers: tuple[str, ..
     """The Request a FHIR input stands for, each value with its source (Request.sources). A problem of the
     request document the bundle makes (a birth date after the request date) names the field and the
     resource it came from."""
-    book = codebook(kb) if kb is not None else CodeBook(payers=payers)
-    return to_request(convert(doc, source, book), source, payers, today)
+    if kb is None:  # read without the codes' meanings, a bundle would lose every coded fact, silently
+        raise RequestError(source, "resourceType", "a FHIR input is read with a kb's code tables; read it "
+                                                   "through lumakras_logic.core.api.Decider (or pass kb=)")
+    return to_request(convert(doc, source, codebook(kb)), source, payers, today)
 
 
 def to_request(converted: Converted, source: str, payers: tuple[str, ...], today: dt.date | None) -> Request:

@@ -9,7 +9,8 @@ input/fsh/ClaimResponse.fsh and Examples.fsh):
   Health Care Services Review Decision code list 306 (system https://codesystem.x12.org/005010/306):
   A1 Certified in total (approve), A3 Not Certified (deny), A4 Pended (pend, and refer: the request
   goes to another policy's review, named in the notes);
-- `preAuthPeriod` on approve: the request date to the request date plus approval_months;
+- `preAuthPeriod` on approve: the request date to the last day of approval_months months (Period.end is
+  inclusive);
 - `processNote` (number, text: PASClaimResponse makes both must-support) for what a provider reads, and
   `item.noteNumber` pointing at them.
 
@@ -56,6 +57,12 @@ def add_months(day: dt.date, months: int) -> dt.date:
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def last_day(start: dt.date, months: int) -> dt.date:
+    """The last day an approval of `months` months from `start` covers: FHIR's Period.end is inclusive, so
+    12 months from 2026-03-01 end on 2027-02-28."""
+    return add_months(start, months) - dt.timedelta(days=1)
 
 
 def _note(number: int, text: str, payer: str, criterion: str | None = None, words: str = "") -> Json:
@@ -134,7 +141,7 @@ def claim_response(answer: Answer) -> Json:
         "disposition": said,
     }
     if a.decision == "approve" and a.approval_months is not None:
-        out["preAuthPeriod"] = {"start": start.isoformat(), "end": add_months(start, a.approval_months).isoformat()}
+        out["preAuthPeriod"] = {"start": start.isoformat(), "end": last_day(start, a.approval_months).isoformat()}
     out["item"] = [{"itemSequence": 1, "noteNumber": [n["number"] for n in notes], "adjudication": [adjudication]}]
     out["processNote"] = notes
     return out
