@@ -21,7 +21,7 @@ from lumakras_logic.core.api import Decider
 from lumakras_logic.core.fhir.bundle import REQUEST_SYSTEM, convert
 from lumakras_logic.core.fhir.codes import codebook
 from lumakras_logic.core.fhir.questionnaire import questionnaire as build_questionnaire
-from lumakras_logic.core.request import FIELDS, RequestError, load_request, parse_document
+from lumakras_logic.core.request import FIELDS, RequestError, load_request, name_key, parse_document
 
 ROOT = Path(__file__).resolve().parent.parent
 FHIR = ROOT / "queries" / "fhir"
@@ -351,3 +351,101 @@ def test_a_yaml_decision_does_not_import_fhirclient() -> None:
             "else 'NONE')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("NONE")
+
+
+# --- more of what the adapter reads ---------------------------------------------------------------------
+
+def _add(bundle: dict[str, Any], resource: dict[str, Any], n: int) -> None:
+    bundle["entry"].append({"fullUrl": f"urn:uuid:0a000000-0000-4000-8000-0000000001{n:02d}", "resource": resource})
+
+
+def test_an_active_sotorasib_statement_is_a_continuation_with_its_days_and_the_latest_status(
+        decider: Decider) -> None:
+    b = _bundle()
+    _add(b, {"resourceType": "MedicationStatement", "id": "on-sotorasib", "status": "active",
+             "medicationCodeableConcept": {"text": "Lumakras"}, "subject": {"reference": "Patient/pt-1"},
+             "effectivePeriod": {"start": "2026-01-15"}}, 1)
+    for n, (day, code) in enumerate((("2026-01-30", "271299001"), ("2026-02-27", "268910001"))):
+        _add(b, {"resourceType": "Observation", "id": f"status-{n}", "status": "final",
+                 "code": {"coding": [{"system": "http://loinc.org", "code": "97509-4"}]},
+                 "subject": {"reference": "Patient/pt-1"}, "effectiveDateTime": day,
+                 "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": code}]}}, 2 + n)
+    converted = convert(b, "b.json", codebook(decider.kb))
+    doc = converted.doc
+    assert doc["request_type"] == "continuation"
+    assert doc["continuation"] == {"days_on_therapy": 45, "responding": True}  # 2026-01-15 to 2026-03-01
+    assert "Observation/status-1" in converted.sources["continuation.responding"][""]
+    assert "sotorasib" not in [name_key(p) for p in doc["prior_therapies"]]
+
+
+def test_dose_by_timing_code_and_a_contained_medication(decider: Decider) -> None:
+    b = _bundle()
+    order = _resource(b, "sotorasib-order")
+    order.pop("medicationCodeableConcept")
+    order["contained"] = [{"resourceType": "Medication", "id": "med",
+                           "code": {"text": "sotorasib 120 MG Oral Tablet"}}]
+    order["medicationReference"] = {"reference": "#med"}
+    order["dosageInstruction"] = [{"timing": {"code": {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": "BID"}]}},
+        "doseAndRate": [{"doseQuantity": {"value": 480, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                          "code": "mg"}}]}]
+    doc = _doc(decider, b)
+    assert doc["medication"]["dose_mg_per_day"] == 960
+    assert doc["medication"]["product"] == "sotorasib"  # the order's words name the generic
+
+
+def test_a_pas_claim_gives_the_principal_diagnosis_the_payer_and_the_months(decider: Decider) -> None:
+    b = json.loads((FHIR / "both-approve-nsclc-pas.json").read_text())
+    claim = _resource(b, "pa-request-1")
+    claim["diagnosis"] = [{"sequence": 2, "diagnosisCodeableConcept": {"coding": [
+                              {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]}},
+                          {"sequence": 1, "diagnosisCodeableConcept": {"coding": [
+                              {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C18.7"}]}}]
+    claim["item"][0]["servicedPeriod"] = {"start": "2026-03-01", "end": "2026-08-31"}
+    converted = convert(b, "b.json", codebook(decider.kb))
+    assert converted.doc["diagnosis"]["condition"] == "C18.7"
+    assert converted.doc["requested_months"] == 6
+    assert converted.doc["payer"] == "centene"
+    assert "Claim/pa-request-1.insurer" in converted.sources["payer"][""]
+
+
+def test_what_is_not_a_drug_allergy_or_not_a_full_date_is_left_out_and_said(decider: Decider) -> None:
+    b = _bundle()
+    _add(b, {"resourceType": "AllergyIntolerance", "id": "peanut", "category": ["food"],
+             "code": {"text": "Peanut"}, "patient": {"reference": "Patient/pt-1"}}, 10)
+    _resource(b, "pt-1")["birthDate"] = "1954"
+    converted = convert(b, "b.json", codebook(decider.kb))
+    assert "intolerant_to" not in converted.doc and "member" not in converted.doc
+    assert any(n.startswith("AllergyIntolerance/peanut: ") for n in converted.ignored)
+    assert any(n.startswith("Patient/pt-1: birthDate '1954' is not a full date") for n in converted.ignored)
+
+
+def test_a_list_of_none_beside_a_therapy_it_denies_is_an_error(decider: Decider) -> None:
+    b = _bundle()
+    _add(b, {"resourceType": "List", "id": "none", "status": "current", "mode": "snapshot",
+             "code": {"coding": [{"system": "http://loinc.org", "code": "10160-0"}]},
+             "emptyReason": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
+                                         "code": "nilknown"}]}}, 11)
+    with pytest.raises(RequestError, match="List/none, LOINC 10160-0.*documents none, but MedicationStatement"):
+        convert(b, "b.json", codebook(decider.kb))
+
+
+def test_a_pends_questionnaire_answered_and_sent_back_settles_it(tmp_path: Path) -> None:
+    """why --questionnaire on a pend asks what is missing; the office's answers, added to the bundle as a
+    QuestionnaireResponse, settle it."""
+    pend = FHIR / "both-pend-nsclc-stage-undocumented.json"
+    asked = CliRunner().invoke(main, ["why", str(pend), "--payer", "cigna", "--questionnaire"])
+    assert asked.exit_code == 0, asked.output
+    questionnaire = json.loads(asked.stdout)
+    items = _answer_items(questionnaire, {"diagnosis.disease_state": ["metastatic"]})
+    assert items == [{"linkId": "diagnosis", "item": [{"linkId": "diagnosis.disease_state", "answer": [
+        {"valueCoding": {"system": REQUEST_SYSTEM + "diagnosis.disease_state", "code": "metastatic"}}]}]}]
+    b = json.loads(pend.read_text())
+    _add(b, {"resourceType": "QuestionnaireResponse", "id": "answers", "status": "completed",
+             "questionnaire": questionnaire["url"], "item": items}, 20)
+    path = tmp_path / "answered.json"
+    path.write_text(json.dumps(b))
+    decided = CliRunner().invoke(main, ["decide", str(path), "--payer", "all"])
+    assert decided.exit_code == 0, decided.output
+    assert "centene CP.PHAR.549: APPROVE via I.A" in decided.stdout
+    assert "cigna Lumakras PA: APPROVE via 1" in decided.stdout

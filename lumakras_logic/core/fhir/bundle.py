@@ -241,12 +241,25 @@ class _Adapter:
         """A Medication* resource's medication as a concept (a referenced Medication's code)."""
         if "medicationCodeableConcept" in r:
             return r["medicationCodeableConcept"]
-        med = self.resolve(r.get("medicationReference"))
+        ref = (r.get("medicationReference") or {}).get("reference")
+        if isinstance(ref, str) and ref.startswith("#"):
+            med = next((c for c in r.get("contained") or [] if c.get("id") == ref[1:]), None)
+        else:
+            med = self.resolve(r.get("medicationReference"))
         return med.get("code") if med else None
 
     def is_sotorasib(self, concept: Any) -> bool:
-        name = self.drug_name(concept)
-        return name is not None and self.book.names.get(name_key(name)) == "sotorasib"
+        """An order of sotorasib: by a code the kb knows, or by words that are, or begin with, one of its
+        names ('Lumakras', 'sotorasib 120 MG Oral Tablet')."""
+        value, _ = self.meaning(concept, "drug")
+        if value is not None:
+            return str(value) == "sotorasib"
+        words = [self.text_of(concept) or ""] + [str(c.get("display") or "") for c in codings(concept)]
+        for text in filter(None, words):
+            first = re.split(r"[\s(]+", text.strip().lower(), maxsplit=1)[0]
+            if "sotorasib" in (self.book.names.get(name_key(text)), self.book.names.get(first)):
+                return True
+        return False
 
     # reading ---------------------------------------------------------------------------------------
     def of_type(self, *kinds: str) -> list[dict[str, Any]]:
@@ -258,6 +271,16 @@ class _Adapter:
         return status in _GONE or bool(verification & _GONE)
 
     def read(self) -> None:
+        self.read_all()
+        for path in sorted(self.none_lists):
+            if FIELDS[path].kind == "names" and self.lists.get(path):
+                named = "; ".join(v for k, v in self.sources[path].items() if k)
+                self.problems.append((path, f"{self.sources[path]['']} documents none, but {named} "
+                                            f"names {', '.join(map(str, self.lists[path]))}"))
+            elif self.lists.get(path):  # a stage of none earlier, a disease state now: the state
+                self.sources[path].pop("", None)
+
+    def read_all(self) -> None:
         claim = next(iter(self.of_type("Claim")), None)
         self.claim = claim
         self.read_identity(claim)
@@ -585,10 +608,8 @@ class _Adapter:
         group = order.get("groupIdentifier")
         if not isinstance(group, Mapping) or not group.get("value"):
             return
-        key = (group.get("system"), group.get("value"))
-        others = [r for r in self.of_type("MedicationRequest") if r is not order and
-                  isinstance(r.get("groupIdentifier"), Mapping) and
-                  (r["groupIdentifier"].get("system"), r["groupIdentifier"].get("value")) == key]
+        others = [r for r in self.of_type("MedicationRequest") if r is not order and self.same_group(r, order)
+                  and r.get("status") not in ("completed", "stopped")]
         if not others:
             self.documented_none("medication.with", f"{self.where(order)}.groupIdentifier {group.get('value')}: "
                                                     "no other order in the group")
@@ -597,6 +618,13 @@ class _Adapter:
             if name:
                 self.add("medication.with", name, f"{self.where(r)}, same group as {self.where(order)}, "
                                                   f"{self.coded(self.medication(r))}")
+
+    @staticmethod
+    def same_group(r: Mapping[str, Any], order: Mapping[str, Any]) -> bool:
+        """Two orders of one prescription (the same groupIdentifier, system and value)."""
+        a, b = r.get("groupIdentifier"), order.get("groupIdentifier")
+        return isinstance(a, Mapping) and isinstance(b, Mapping) and bool(b.get("value")) and \
+            (a.get("system"), a.get("value")) == (b.get("system"), b.get("value"))
 
     def read_prescriber(self, order: Mapping[str, Any] | None, claim: Mapping[str, Any] | None) -> None:
         roles = self.of_type("PractitionerRole")
@@ -644,7 +672,7 @@ class _Adapter:
             kind, status = r.get("resourceType"), r.get("status")
             concept = self.medication(r)
             if kind == "MedicationRequest" and status not in ("completed", "stopped"):
-                if r.get("groupIdentifier") is None or order is None:
+                if order is None or not self.same_group(r, order):  # the group's orders are medication.with
                     self.ignore(r, "an order that is neither the sotorasib order nor one of its group, nor "
                                    "finished: not read")
                 continue
@@ -681,6 +709,11 @@ class _Adapter:
             clinical = {c.get("code") for c in codings(r.get("clinicalStatus"))}
             if clinical & {"inactive", "resolved"}:
                 self.ignore(r, f"clinical status {', '.join(sorted(clinical))}: not read")
+                continue
+            categories = set(r.get("category") or [])
+            if categories and "medication" not in categories:
+                self.ignore(r, f"an allergy or intolerance to {', '.join(sorted(categories))}, not a medication: "
+                               "not read")
                 continue
             value, c = self.meaning(r.get("code"), "intolerant_to")
             if value == NONE:
