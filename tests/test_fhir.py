@@ -449,3 +449,36 @@ def test_a_pends_questionnaire_answered_and_sent_back_settles_it(tmp_path: Path)
     assert decided.exit_code == 0, decided.output
     assert "centene CP.PHAR.549: APPROVE via I.A" in decided.stdout
     assert "cigna Lumakras PA: APPROVE via 1" in decided.stdout
+
+
+def test_a_clinical_drugs_name_is_read_as_its_drugs_and_nothing_is_dropped(decider: Decider) -> None:
+    b = _bundle()
+    stmt = _resource(b, "ms-pembrolizumab")
+    said = {"pembrolizumab 25 MG/ML Injectable Solution": "pembrolizumab",
+            "carboplatin 10 MG/ML / PACLitaxel 6 MG/ML Injectable Solution": "carboplatin + PACLitaxel",
+            "pembrolizumab and adagrasib trial": "pembrolizumab and adagrasib trial",
+            "XR-123 5 MG Oral Tablet": "XR-123 5 MG Oral Tablet"}
+    for text, entry in said.items():
+        stmt["medicationCodeableConcept"] = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                         "code": "999999999", "display": text}]}
+        assert entry in _doc(decider, b)["prior_therapies"], text
+
+
+def test_without_mcode_profiles_a_secondary_neoplasm_is_a_state_and_lung_cancer_yields_to_nsclc(
+        decider: Decider) -> None:
+    b = _bundle()
+    for r in (e["resource"] for e in b["entry"]):
+        r.pop("meta", None)
+    b["entry"] = [e for e in b["entry"] if e["resource"].get("id") != "tnm-stage-group"]
+    _resource(b, "primary-cancer").pop("stage")
+    _resource(b, "brain-metastasis")["code"] = {"coding": [
+        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C79.31", "display": "Secondary malignant "
+         "neoplasm of brain"}]}
+    organ = copy.deepcopy(_resource(b, "primary-cancer"))
+    organ.update(id="lung-cancer", code={"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C34.90"}]})
+    _add(b, organ, 30)
+    _resource(b, "primary-cancer")["code"]["coding"].pop(1)  # SNOMED NSCLC alone
+    converted = convert(b, "b.json", codebook(decider.kb))
+    assert converted.doc["diagnosis"]["condition"] == "nsclc"
+    assert converted.doc["diagnosis"]["disease_state"] == ["metastatic"]
+    assert "ICD-10-CM C79.31" in converted.sources["diagnosis.disease_state"]["metastatic"]

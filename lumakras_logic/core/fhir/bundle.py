@@ -63,11 +63,12 @@ def convert(doc: Mapping[str, Any], source: str, book: CodeBook) -> Converted:
     """Read a FHIR Bundle or QuestionnaireResponse; RequestError (every problem, one line each) when it is
     malformed."""
     problems = check_structure(doc)
-    if not problems:
-        problems = _Adapter(doc, book).problems_of_references()
     if problems:
         raise _error(source, problems)
     adapter = _Adapter(doc, book)
+    problems = adapter.problems_of_references()
+    if problems:
+        raise _error(source, problems)
     adapter.read()
     if adapter.problems:
         raise _error(source, adapter.problems)
@@ -173,7 +174,8 @@ class _Adapter:
                                         f"{shown(self.scalars[path])}"))
             return
         if path in self.scalars:
-            self.sources[path][""] += f"; {source}"
+            if source not in self.sources[path][""]:
+                self.sources[path][""] += f"; {source}"
             return
         self.scalars[path] = value
         self.sources.setdefault(path, {})[""] = source
@@ -185,7 +187,10 @@ class _Adapter:
         if name not in entries:
             entries.append(name)
         known = self.sources.setdefault(path, {})
-        known[key] = f"{known[key]}; {source}" if key in known and source not in known[key] else source
+        if key not in known:
+            known[key] = source
+        elif source not in known[key]:
+            known[key] += f"; {source}"
 
     def documented_none(self, path: str, source: str) -> None:
         """A list field documented as empty (a List empty for nil-known, a 'no known' code)."""
@@ -233,9 +238,22 @@ class _Adapter:
             return str(value) if str(value) in self.book.known else str(value).replace("_", " ")
         text = self.text_of(concept)
         if text:
-            return text
+            return self.clinical_drug(text) or text
         c = next(iter(codings(concept)), None)
         return f"{self.book.system_label(str(c.get('system')))} {c.get('code')}" if c else None
+
+    def clinical_drug(self, text: str) -> str | None:
+        """The drugs a clinical drug's name says, RxNorm's way: 'pembrolizumab 25 MG/ML Injectable
+        Solution' is pembrolizumab; 'carboplatin 10 MG/ML / paclitaxel 6 MG/ML' is carboplatin +
+        paclitaxel. Only when every component is a name the kb knows followed by its strength; anything
+        else stays the words as written (never a drug dropped)."""
+        names = []
+        for part in re.split(r"\s+/\s+", text.strip()):
+            m = re.match(r"^(\D+?)\s+\d", part)
+            if m is None or name_key(m.group(1)) not in self.book.known:
+                return None
+            names.append(m.group(1).strip())
+        return " + ".join(names) if names else None
 
     def medication(self, r: Mapping[str, Any]) -> Any:
         """A Medication* resource's medication as a concept (a referenced Medication's code)."""
@@ -370,7 +388,8 @@ class _Adapter:
         if not chosen:
             primary = [c for c in conditions if any(str(p).startswith(_MCODE + "mcode-primary-cancer-condition")
                                                     for p in (c.get("meta") or {}).get("profile") or [])]
-            chosen = [(c, c.get("code")) for c in (primary or [c for c in conditions if self.is_cancer(c)])]
+            chosen = [(c, c.get("code")) for c in (primary or [c for c in conditions if self.is_cancer(c)
+                                                                and not self.is_secondary(c)])]
         values: dict[str, str] = {}
         for r, concept in chosen:
             value, source = self.condition(concept)
@@ -385,12 +404,23 @@ class _Adapter:
                     self.put("diagnosis.histology", kind, f"{self.where(r)} histology, {self.coded({'coding': [c]})}")
                 else:
                     self.ignore(r, f"histology {self.coded(histology)} is none the kb reads: not documented")
+        # an organ-level diagnosis beside the one it may be (C34.90 and NSCLC) says less: the other stands
+        values = {v: src for v, src in values.items() if not any(self.book.narrower(v, w) for w in values if w != v)}
         if len(values) > 1:
             self.problems.append(("diagnosis.condition", "the bundle names several cancers (" + "; ".join(
                 f"{shown(v)} from {s}" for v, s in values.items()) + "): name the one this request is for "
                 "as the Claim's principal diagnosis"))
         for value, source in values.items():
             self.put("diagnosis.condition", value, source)
+
+    def is_secondary(self, cond: Mapping[str, Any]) -> bool:
+        """A secondary (metastatic) neoplasm: its code gives a disease state and no cancer (SNOMED
+        128462008, ICD-10-CM C78, C79), or it has mCODE's secondary cancer profile."""
+        code = cond.get("code")
+        if any("mcode-secondary-cancer-condition" in str(p) for p in (cond.get("meta") or {}).get("profile") or []):
+            return True
+        return self.meaning(code, "diagnosis.disease_state")[0] is not None and \
+            self.meaning(code, "diagnosis.condition")[0] is None
 
     def is_cancer(self, cond: Mapping[str, Any]) -> bool:
         """A Condition whose code the kb reads as a condition, or an ICD-10-CM neoplasm code (C, D0-D4)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..request import name_key
+from ..request import name_key, token_key
 
 
 @dataclass
@@ -31,15 +31,34 @@ class CodeBook:
     known: frozenset[str] = frozenset()  # every name the vocabulary knows (drugs, regimens, classes)
     set_values: frozenset[Any] = frozenset()  # the values the kb's sets (in_set) name
     payers: tuple[str, ...] = ()
+    may_be: dict[str, set[str]] = field(default_factory=dict)  # organ-level condition -> what it may be
+    condition_names: Any = field(default_factory=dict)  # (field, written) -> condition id (KnowledgeBase)
 
     def short(self, system: str) -> str | None:
         """The kb's short id of a system URI (None: a system the kb holds no code of)."""
         return self.systems.get(system)
 
     def meaning(self, system: str, code: str, field_name: str) -> Any:
-        """What (system, code) gives field `field_name`, or None."""
+        """What (system, code) gives field `field_name`, or None. An ICD-10-CM code means what its longest
+        listed prefix means (C78.00 as C78): the system nests its codes, as the loader reads them too."""
         short = self.short(system)
-        return None if short is None else self.means.get((short, code), {}).get(field_name)
+        if short is None:
+            return None
+        for key in _prefixes(code) if short == "icd10cm" else (code,):
+            found = self.means.get((short, key), {}).get(field_name)
+            if found is not None:
+                return found
+        return None
+
+    def narrower(self, value: str, other: str) -> bool:
+        """Whether condition `other` is one that `value`, an organ-level or primary-unknown condition, may
+        be (kb condition_may_be): lung cancer beside NSCLC says less than NSCLC."""
+        return self.condition_id(other) in self.may_be.get(self.condition_id(value), ())
+
+    def condition_id(self, written: str) -> str:
+        """A diagnosis.condition as written (an id, a synonym, an ICD-10-CM code), as the kb reads it."""
+        key = token_key(written)
+        return str(self.condition_names.get(("diagnosis.condition", key), key))
 
     def display(self, system: str, code: str) -> str | None:
         short = self.short(system)
@@ -75,6 +94,7 @@ def codebook(kb: Any) -> CodeBook:
         book = _BOOKS[kb] = build(kb.ask)
         book.known = frozenset(kb.known_names)
         book.payers = tuple(kb.payers())
+        book.condition_names = kb.value_aliases
     return book
 
 
@@ -101,6 +121,8 @@ def build(ask: Any) -> CodeBook:
     book.by_display = dict(labelled)
     book.names = drug_names(ask)
     book.set_values = frozenset(v for _s, v in ask("in_set", "?S", "?V"))
+    for organ, named in ask("condition_may_be", "?O", "?N"):
+        book.may_be.setdefault(str(organ), set()).add(str(named))
     return book
 
 
@@ -117,3 +139,9 @@ def codings(concept: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     if not isinstance(concept, Mapping):
         return []
     return [c for c in concept.get("coding", []) or [] if isinstance(c, Mapping)]
+
+
+def _prefixes(code: str) -> list[str]:
+    """An ICD-10-CM code and its shorter listed forms, longest first: C78.00, C78.0, C78."""
+    category, _, rest = code.partition(".")
+    return [f"{category}.{rest[:n]}" if n else category for n in range(len(rest), -1, -1)]
