@@ -105,7 +105,7 @@ def parse_once(doc: Any, source: str, today: dt.date | None, kb: Any = None) -> 
     """Parse a request without asking either kb which payers exist: the payer it names is accepted here
     and checked against each kb when decided (a payer added by the change is a change, not an error). A
     FHIR input is read with the code tables of `kb`, the new kb's: both sides decide the same request, so a
-    change of what a code means shows as a change of the request (docs/comparing.md)."""
+    change of what a code means is not seen here; `lumakras convert` under each kb shows it (docs/fhir.md)."""
     if isinstance(doc, dict) and "resourceType" in doc:
         payers = tuple(kb.payers()) if kb is not None else ()
         return parse_document(doc, source, payers, today, kb)
