@@ -482,3 +482,21 @@ def test_without_mcode_profiles_a_secondary_neoplasm_is_a_state_and_lung_cancer_
     assert converted.doc["diagnosis"]["condition"] == "nsclc"
     assert converted.doc["diagnosis"]["disease_state"] == ["metastatic"]
     assert "ICD-10-CM C79.31" in converted.sources["diagnosis.disease_state"]["metastatic"]
+
+
+def test_odd_strings_stay_odd_strings_through_convert_and_why(decider: Decider, tmp_path: Path) -> None:
+    b = _bundle()
+    odd_condition = "x'), evil((' \u001b[31mRED\nnext line"
+    odd_drug = "odd\u202edrug\r\n# injected: yes"
+    _resource(b, "primary-cancer")["code"] = {"text": odd_condition}
+    _resource(b, "ms-carboplatin")["medicationCodeableConcept"] = {"text": odd_drug}
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(b))
+    converted = CliRunner().invoke(main, ["convert", str(path)])
+    assert converted.exit_code == 0, converted.output
+    doc = yaml.safe_load(converted.stdout)
+    assert doc["diagnosis"]["condition"] == odd_condition and odd_drug in doc["prior_therapies"]
+    why = CliRunner().invoke(main, ["why", str(path), "--payer", "cigna"])
+    for out in (converted.stdout, why.stdout):
+        assert not any(ch in out for ch in "\u001b\u202e\r"), "a control character reached the terminal"
+    assert "is not a condition the vocabulary knows" in why.stdout

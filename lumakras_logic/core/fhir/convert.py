@@ -7,20 +7,24 @@ bundle (tests/test_fhir.py holds them to the same answers).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from ..escape import one_line
+from ..escape import json_safe, one_line
 from ..request import FIELDS, name_key
 from .bundle import Converted
 
 
 def _scalar(value: Any) -> str:
-    """One value in YAML flow style, quoted where YAML needs it (an odd string stays a string)."""
+    """One value in YAML flow style, quoted where YAML needs it (an odd string stays a string). A value
+    with a character a terminal would act on (a bidi control, C1) is written as a JSON string, which YAML
+    reads as a double-quoted scalar, with those characters escaped."""
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30).strip()
-    return text[:-4].strip() if text.endswith("\n...") else text.removesuffix("...").strip()
+    text = text[:-4].strip() if text.endswith("\n...") else text.removesuffix("...").strip()
+    return json_safe(json.dumps(value, ensure_ascii=False)) if json_safe(text) != text else text
 
 
 def _comment(text: str) -> str:
