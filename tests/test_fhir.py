@@ -500,3 +500,27 @@ def test_odd_strings_stay_odd_strings_through_convert_and_why(decider: Decider, 
     for out in (converted.stdout, why.stdout):
         assert not any(ch in out for ch in "\u001b\u202e\r"), "a control character reached the terminal"
     assert "is not a condition the vocabulary knows" in why.stdout
+
+
+@pytest.mark.parametrize("bundle", sorted(TWINS))
+def test_why_and_compare_say_of_a_bundle_what_they_say_of_its_twin(bundle: str) -> None:
+    """The same text, line for line, apart from the file's name and the `from` lines citing resources."""
+    def said(command: str, path: Path, *options: str) -> str:
+        result = CliRunner().invoke(main, [command, str(path), *options])
+        assert result.exit_code == 0, result.output
+        text = result.stdout.replace(str(path), "FILE")
+        lines, cited = [], None  # cited: the indent of the `from` line being skipped
+        for line in text.splitlines():
+            indent = len(line) - len(line.lstrip())
+            if line.lstrip().startswith("from "):
+                cited = indent
+            elif cited is None or indent != cited + 2:  # not the wrapped rest of a `from` line
+                cited = None
+                lines.append(line)
+        return "\n".join(lines)
+
+    twin = FHIR / TWINS[bundle]
+    for payer in ("centene", "cigna"):
+        assert said("why", FHIR / bundle, "--payer", payer) == said("why", twin, "--payer", payer)
+    assert said("compare", FHIR / bundle, "--json") == said("compare", twin, "--json")
+    assert said("compare", FHIR / bundle) == said("compare", twin)
