@@ -315,7 +315,10 @@ class _Adapter:
             self.read_answers(qr)
         for r in self.resources:
             if r.get("resourceType") in _GONE_TYPES_NOTE and self.withdrawn(r):
-                self.ignore(r, f"status {r.get('status') or 'entered-in-error'}: withdrawn")
+                verification = [c.get("code") for c in codings(r.get("verificationStatus"))]
+                said = f"status {r['status']}" if r.get("status") in _GONE else \
+                    f"verification status {', '.join(map(str, verification))}"
+                self.ignore(r, f"{said}: withdrawn, not read")
 
     def read_identity(self, claim: Mapping[str, Any] | None) -> None:
         doc = self.doc
