@@ -42,6 +42,8 @@ from .common import (
 FHIR_FORMATS = ("text", "json", "fhir")
 FHIR_HELP = ("text for people, json for the answer (docs/answers.md), fhir for a Da Vinci PAS-style FHIR R4 "
              "ClaimResponse per answer (docs/fhir.md).")
+WHY_FORMATS = (*FHIR_FORMATS, "html")
+WHY_HELP = FHIR_HELP[:-1] + ", html for one self-contained printable page (docs/html.md)."
 
 
 def _outcomes(decider: Decider, paths: list[Path], payer: str | None, jobs: int = 1) -> Iterator[Outcome]:
@@ -196,7 +198,7 @@ class _AnswerStream:
 @click.option("--no-rules", is_flag=True, help="Leave out the kb file:line each criterion rests on.")
 @click.option("--all", "show_all", is_flag=True,
               help="On deny or pend, also show the pathways for another diagnosis (folded by default).")
-@format_option("text", FHIR_HELP, FHIR_FORMATS, "Print the answer as JSON instead: --format json.")
+@format_option("text", WHY_HELP, WHY_FORMATS, "Print the answer as JSON instead: --format json.")
 @click.option("--questionnaire", is_flag=True,
               help="On pend, print instead a FHIR R4 Questionnaire of what to send (the to_document fields); "
                    "on another decision, say so on stderr and print nothing (docs/fhir.md).")
@@ -215,6 +217,7 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
       lumakras why queries/cigna-pend-kras-test-undocumented.yaml --payer cigna
       lumakras why queries/cigna-pend-kras-test-undocumented.yaml --payer cigna --questionnaire
       lumakras why queries/centene-deny-prior-krazati.yaml --payer centene --format fhir
+      lumakras why queries/both-pend-unknown-prior-therapy.yaml --payer all --format html > why.html
     """
     fmt = output_format(fmt, as_json)
     if questionnaire and fmt != "text":
@@ -229,6 +232,11 @@ def why_command(request: Path, payer: str | None, nearest: int, no_rules: bool, 
             failed = True
         if questionnaire:
             _questionnaires(decider, outcome.answers)
+        elif fmt == "html" and outcome.answers:
+            from ..core.html import why_page
+
+            click.echo(why_page(outcome.answers, nearest=nearest, show_rules=not no_rules, show_all=show_all),
+                       nl=False)
         elif fmt != "text" and outcome.answers:
             stream = _AnswerStream(fmt, single=payer != "all" and len(outcome.answers) == 1)
             for a in outcome.answers:
