@@ -305,7 +305,8 @@ def examples(help_text: str) -> list[list[str]]:
     for line in help_text.splitlines():
         line = line.strip()
         if line.startswith("lumakras "):
-            out.append(shlex.split(line)[1:])
+            words = shlex.split(line)[1:]
+            out.append(words[:words.index(">")] if ">" in words else words)  # the command, not where it writes
     return out
 
 

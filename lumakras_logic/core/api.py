@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -70,23 +70,37 @@ class Decider:
         """Answer each file in turn, in batches of the engine's size; a bad file yields its error and the
         others go on. Under --payer all, a payer whose policy cannot read the request (Centene without a
         line of business) yields its error and the other payers still answer."""
-        files = iter(paths)
-        while group := list(islice(files, BATCH)):
-            read: list[tuple[Path, Request | None, list[str], RequestError | None]] = []
-            for path in group:
+        return self.answer_read(((str(path), self._loader(path)) for path in paths), payer)
+
+    def answer_document(self, doc: Any, source: str, payer: str | list[str] | None) -> Outcome:
+        """Answer one parsed document (a request document or FHIR) as answer_files answers a file: the
+        local service's way in. `payer` may also be a list of the kb's payers, answered in its order."""
+        return next(self.answer_read([(source, lambda: self.parse(doc, source))], payer))
+
+    def _loader(self, path: Path) -> Callable[[], Request]:
+        return lambda: load_request(path, self.kb.payers(), self.today, self.kb)
+
+    def answer_read(self, items: Iterable[tuple[str, Callable[[], Request]]],
+                    payer: str | list[str] | None) -> Iterator[Outcome]:
+        """Each (source, read) in turn: read() gives the request or raises RequestError."""
+        entries = iter(items)
+        while group := list(islice(entries, BATCH)):
+            read: list[tuple[str, Request | None, list[str], RequestError | None]] = []
+            for source, load in group:
                 try:
-                    request = load_request(path, self.kb.payers(), self.today, self.kb)
+                    request = load()
                     payers, errors = [], []
-                    for p in self.payers_for(request, payer):
+                    asked = payer if isinstance(payer, list) else self.payers_for(request, payer)
+                    for p in asked:
                         try:
                             self.engine.check(request, p)
                             payers.append(p)
                         except RequestError as exc:
                             errors.append(exc)
-                    read.append((path, request, payers, errors[0] if errors else None))
+                    read.append((source, request, payers, errors[0] if errors else None))
                 except RequestError as exc:
-                    read.append((path, None, [], exc))
-            decided = iter(self.engine.decide_batch([(r, p) for _path, r, p, _e in read if r is not None and p]))
-            for path, request, payers, error in read:
+                    read.append((source, None, [], exc))
+            decided = iter(self.engine.decide_batch([(r, p) for _s, r, p, _e in read if r is not None and p]))
+            for source, request, payers, error in read:
                 derived = next(decided) if request is not None and payers else {}
-                yield Outcome(str(path), [self.explainer.answer(d) for d in derived.values()], error)
+                yield Outcome(source, [self.explainer.answer(d) for d in derived.values()], error)

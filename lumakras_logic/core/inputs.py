@@ -101,11 +101,15 @@ def read_bytes(path: Path | str, bound: Limits | None = None) -> bytes:
 
 def read_text(path: Path | str, bound: Limits | None = None) -> str:
     """A file's text, UTF-8."""
-    data = read_bytes(path, bound)
+    return decode(read_bytes(path, bound), str(path))
+
+
+def decode(data: bytes, source: str) -> str:
+    """Bytes read from outside (a file, a request body) as UTF-8 text."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(str(path), "", f"not UTF-8 text (byte {exc.start})") from None
+        raise InputError(source, "", f"not UTF-8 text (byte {exc.start})") from None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -385,7 +389,33 @@ def read_document(path: Path | str, bound: Limits | None = None) -> Any:
     bound = bound or _current
     source = str(path)
     text = read_text(path, bound)
-    is_json = source.lower().endswith(".json") or (source == STDIN and text.lstrip()[:1] in ("{", "["))
+    is_json = source.lower().endswith(".json") or (source == STDIN and looks_like_json(text))
+    return parse_document_text(text, source, is_json, bound)
+
+
+def looks_like_json(text: str) -> bool:
+    """A text with no name to tell its kind (standard input, a pasted request) is JSON when it starts as
+    JSON does; YAML otherwise (a JSON object is also YAML, but read as JSON its duplicate keys and numbers
+    are JSON's)."""
+    return text.lstrip()[:1] in ("{", "[")
+
+
+def read_bytes_document(data: bytes, source: str, is_json: bool | None = None, bound: Limits | None = None) -> Any:
+    """A YAML or JSON document sent as bytes (a request body, an upload), checked as a file is: at most
+    max_bytes, UTF-8, then the limits of its kind. `is_json` None: by the name's suffix, else by the text."""
+    bound = bound or _current
+    if len(data) > bound.max_bytes:
+        raise InputError(source, "", f"larger than {bound.max_bytes:,} bytes (--max-bytes)")
+    text = decode(data, source)
+    if is_json is None:
+        is_json = source.lower().endswith(".json") or (
+            not source.lower().endswith((".yaml", ".yml")) and looks_like_json(text))
+    return parse_document_text(text, source, is_json, bound)
+
+
+def parse_document_text(text: str, source: str, is_json: bool, bound: Limits | None = None) -> Any:
+    """A document's text parsed as JSON or YAML, then checked against the limits."""
+    bound = bound or _current
     doc = load_json(text, source, bound) if is_json else load_yaml(text, source, bound)
     check_document(doc, source, bound)
     return doc

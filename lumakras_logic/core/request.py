@@ -542,6 +542,15 @@ def read_document(path: Path) -> Any:
         raise RequestError(exc.source, exc.field, exc.message) from None
 
 
+def read_body(data: bytes, source: str, is_json: bool | None = None) -> Any:
+    """A request document sent as bytes (the local service's request body or upload), through the same
+    boundary as a file (lumakras_logic/core/inputs.py); RequestError for what cannot be read."""
+    try:
+        return inputs.read_bytes_document(data, source, is_json)
+    except InputError as exc:
+        raise RequestError(exc.source, exc.field, exc.message) from None
+
+
 def parse_document(doc: Any, source: str, payers: tuple[str, ...] = ("centene", "cigna"),
                    today: dt.date | None = None, kb: Any = None) -> Request:
     """A parsed request document, or a FHIR R4 Bundle or QuestionnaireResponse (docs/fhir.md) read with the
