@@ -347,7 +347,7 @@ def template_command() -> None:
 main.lazy = {"test": ".test:test_command", "rules": ".rules:rules_command", "query": ".query:query_command",
              "compare": ".compare:compare_command", "diff": ".diff:diff_command",
              "impact": ".impact:impact_command", "convert": ".convert:convert_command",
-             "questionnaire": ".questionnaire:questionnaire_command"}
+             "questionnaire": ".questionnaire:questionnaire_command", "serve": ".serve:serve_command"}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,17 +32,22 @@ def esc(text: object) -> Html:
     return Html(html.escape(one_line(str(text)), quote=True))
 
 
-def tag(name: str, *children: str | None, **attrs: str | bool | None) -> Html:
+def tag(name: str, /, *children: str | None, **attrs: str | bool | None) -> Html:
     """<name attrs>children</name>; a str child is escaped, an Html child kept; an attribute True is
-    written bare, None or False left out (class_ is class)."""
+    written bare, None or False left out (class_ is class, data_x is data-x)."""
+    inner = "".join(c if isinstance(c, Html) else esc(c) for c in children if c is not None)
+    return Html(f"{void(name, **attrs)}{inner}</{name}>")
+
+
+def void(name: str, /, **attrs: str | bool | None) -> Html:
+    """An element with no content (<input ...>), its attributes as `tag` writes them."""
     parts = [name]
     for key, value in attrs.items():
         if value is None or value is False:
             continue
         key = key.rstrip("_").replace("_", "-")
         parts.append(key if value is True else f'{key}="{esc(value)}"')
-    inner = "".join(c if isinstance(c, Html) else esc(c) for c in children if c is not None)
-    return Html(f"<{' '.join(parts)}>{inner}</{name}>")
+    return Html(f"<{' '.join(parts)}>")
 
 
 def join(items: Iterable[str]) -> Html:

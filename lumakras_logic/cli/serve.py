@@ -1,0 +1,74 @@
+"""`lumakras serve`: the command; the service is lumakras_logic/serve/ (docs/serve.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from pathlib import Path
+
+import click
+
+from ..core.inputs import limits
+from .common import kb_option, session, today_option
+
+DEFAULT_PORT = 8549  # after CP.PHAR.549
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. The service has no authentication: keep it on loopback unless "
+                   "something in front of it (a proxy with access control) decides who reaches it.")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes, each loading the kb once and deciding on one engine thread (pyDatalog "
+                   "keeps its state per thread); more workers serve more requests at once.")
+@click.option("--examples", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="A folder of example requests the page offers (default: queries/ when it is here).")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="Log a line per HTTP request (method, path, status; never a body).")
+@today_option()
+@kb_option
+def serve_command(host: str, port: int, workers: int, examples: Path | None, access_log: bool,
+                  today: dt.datetime | None) -> None:
+    """Serve the decisions over HTTP on this machine: POST /decide and POST /why (a request document, a
+    FHIR Bundle or a QuestionnaireResponse in; the JSON answer, or HTML with Accept: text/html), GET
+    /questionnaire/PAYER, GET /health, GET /version, and GET / : a page to paste, upload or pick a request
+    (or fill a payer's questionnaire) and read each decision with its tree and what to send.
+
+    The --max-* limits of the group hold for every request body (docs/serve.md). Stop it with Ctrl-C.
+
+    \b
+    Examples:
+      lumakras serve
+      lumakras serve --port 8080 --workers 2
+      lumakras --kb kb --kb my-payer/ serve
+      curl -s --data-binary @queries/both-deny-kras-negative.yaml 'http://127.0.0.1:8549/decide?payer=all'
+    """
+    import uvicorn
+
+    from ..serve.config import ENV, ServeConfig
+
+    if examples is None and Path("queries").is_dir():
+        examples = Path("queries")
+    bound = limits()
+    config = ServeConfig(kb_dirs=tuple(str(d) for d in session().kb_dirs), limits=bound,
+                         today=today.date().isoformat() if today else None, max_body=bound.max_bytes,
+                         examples=str(examples) if examples else None)
+    os.environ[ENV] = config.to_env()  # each worker process reads it (serve/config.py)
+    if not _loopback(host):
+        click.echo(f"lumakras: serving on {host}: the service has no authentication; whoever reaches this "
+                   "port can send requests and read answers", err=True)
+    click.echo(f"lumakras serve: http://{host}:{port}/ ({workers} worker{'s' if workers != 1 else ''})", err=True)
+    uvicorn.run("lumakras_logic.serve.app:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, log_level="info", server_header=False, date_header=True,
+                timeout_graceful_shutdown=5)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

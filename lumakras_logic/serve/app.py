@@ -1,0 +1,208 @@
+"""`lumakras serve`: the local HTTP service (Starlette on uvicorn) and its page.
+
+Routes (docs/serve.md):
+- POST /decide, POST /why: a request document (YAML or JSON), a FHIR R4 Bundle or a QuestionnaireResponse
+  as the body; the answer as `decide --json` prints it, byte for byte, or, by the Accept header, the `why`
+  page (text/html), the `why` text (text/plain) or a ClaimResponse (application/fhir+json).
+- GET /questionnaire/{payer}: the payer's FHIR Questionnaire, as `lumakras questionnaire` prints it.
+- GET /health, GET /version (with the kb's digests).
+- GET / and POST /: the page where a person pastes, uploads or picks a request and reads the answers;
+  GET /form/{payer} and POST /form/{payer}: the payer's questionnaire as a form.
+
+Bad input is a 400 (the document cannot be read) or a 422 (it is read, and a field is refused) with the
+CLI's one-line message; a body past the limit is a 413; never a stack trace. What decides runs on the
+worker's one engine thread (worker.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..core.escape import one_line
+from ..core.kb import KbError
+from ..core.request import token_key
+from .config import ServeConfig
+from .limits import BodyLimit, SecurityHeaders
+from .negotiate import Problem, answered, best_format, problem_response
+from .page import PageInput, form_page, index_page, questionnaire_response, result_page
+from .runs import Run, decide_bytes, decide_document
+from .worker import EngineThread
+
+MEDIA_JSON = "application/json"
+MEDIA_FHIR = "application/fhir+json"
+
+
+def build_app(config: ServeConfig | None = None) -> Starlette:
+    """The service: the kb is loaded when the app starts (in each worker process), on its engine thread."""
+    config = config or ServeConfig.from_env()
+    state: dict[str, EngineThread] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            state["engine"] = EngineThread(config.kb_paths, config.limits, config.today_date)
+        except KbError as exc:  # the CLI's line; the server then stops (uvicorn exits 3, as the CLI does)
+            sys.stderr.write(f"lumakras: knowledge base: {exc}\n")
+            raise SystemExit(3) from None
+        try:
+            yield
+        finally:
+            state.pop("engine").close()
+
+    def engine() -> EngineThread:
+        return state["engine"]
+
+    async def decide(request: Request) -> Response:
+        return await _answer(request, default="json")
+
+    async def why(request: Request) -> Response:
+        return await _answer(request, default="json")
+
+    async def _answer(request: Request, default: str) -> Response:
+        fmt = best_format(request.headers.get("accept", ""), default)
+        try:
+            payer = _payers(request, engine())
+            source = _source(request)
+            body = await request.body()
+            run = await engine().run(decide_bytes, engine().decider, body, source, _is_json(request), payer)
+        except Problem as p:
+            return problem_response(p, fmt)
+        except KbError as exc:
+            return problem_response(Problem(500, f"knowledge base: {exc}"), fmt)
+        return answered(run, fmt, request.url.path == "/why", _why_options(request))
+
+    async def questionnaire(request: Request) -> Response:
+        from ..core.fhir.questionnaire import questionnaire as make
+        from ..core.stream import dumps
+
+        payer = token_key(request.path_params["payer"])
+        kb = engine().decider.kb
+        if payer not in kb.payers():
+            return problem_response(Problem(404, f"payer: unknown payer {one_line(payer)!r}; one of "
+                                                 f"{', '.join(kb.payers())}"), "json")
+        day = config.today_date or dt.date.today()
+        text = await engine().run(lambda: dumps(make(kb, payer, day)) + "\n")
+        return Response(text, media_type=MEDIA_FHIR)
+
+    async def health(_request: Request) -> Response:
+        payers = await engine().run(lambda: list(engine().decider.kb.payers()))  # the engine thread answers
+        return JSONResponse({"status": "ok", "payers": payers})
+
+    async def version(_request: Request) -> Response:
+        kb = engine().decider.kb
+        return JSONResponse({"version": __version__, "kb_digest": kb.digest, "kb_files": len(kb.file_digests),
+                             "payers": {p: {"policy": kb.policies[p].id, "revision": kb.policies[p].revision,
+                                            "kb_digest": kb.payer_digest(p)} for p in kb.payers()}})
+
+    async def index(request: Request) -> Response:
+        if request.method == "GET":
+            return HTMLResponse(index_page(engine().decider.kb, config.examples))
+        form = await request.form(max_files=1, max_fields=64, max_part_size=config.max_body)
+        try:
+            given = await PageInput.from_form(form, engine().decider.kb, config.examples)
+            run: Run = await engine().run(decide_bytes, engine().decider, given.data, given.source, given.is_json,
+                                          given.payer)
+        except Problem as p:
+            return HTMLResponse(index_page(engine().decider.kb, config.examples, problem=p), status_code=p.status)
+        return HTMLResponse(result_page(engine().decider.kb, config.examples, given, run),
+                            status_code=200 if run.answers or run.error is None else run.status)
+
+    async def form(request: Request) -> Response:
+        from ..core.fhir.questionnaire import questionnaire as make
+
+        payer = token_key(request.path_params["payer"])
+        kb = engine().decider.kb
+        if payer not in kb.payers():
+            return HTMLResponse(index_page(kb, config.examples, problem=Problem(404, f"payer: unknown payer "
+                                                                                f"{one_line(payer)!r}")), 404)
+        day = config.today_date or dt.date.today()
+        q = await engine().run(make, kb, payer, day)
+        if request.method == "GET":
+            return HTMLResponse(form_page(kb, payer, q))
+        fields = await request.form(max_files=0, max_fields=512, max_part_size=config.max_body)
+        try:
+            doc = questionnaire_response(q, fields, payer, day)
+        except Problem as p:
+            return HTMLResponse(form_page(kb, payer, q, problem=p, filled=fields), status_code=p.status)
+        given = PageInput(data=b"", source=f"questionnaire form ({payer})", is_json=True, payer=payer,
+                          shown=f"{kb.policies[payer].id} questionnaire")
+        run = await engine().run(decide_document, engine().decider, doc, given.source, payer)
+        return HTMLResponse(result_page(kb, config.examples, given, run),
+                            status_code=200 if run.answers or run.error is None else run.status)
+
+    routes = [Route("/", index, methods=["GET", "POST"]), Route("/decide", decide, methods=["POST"]),
+              Route("/why", why, methods=["POST"]), Route("/questionnaire/{payer}", questionnaire),
+              Route("/form/{payer}", form, methods=["GET", "POST"]), Route("/health", health),
+              Route("/version", version)]
+    middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit, limit=config.max_body)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                     exception_handlers={Exception: _internal, 404: _not_found, 405: _not_allowed})
+
+
+def create_app() -> Starlette:
+    """The ASGI factory uvicorn calls in each worker process (`lumakras serve`)."""
+    return build_app(ServeConfig.from_env())
+
+
+def _payers(request: Request, engine: EngineThread) -> str | list[str] | None:
+    """?payer= : a payer, several (repeated), or all; none: the request's own."""
+    kb = engine.decider.kb
+    asked = [token_key(p) for p in request.query_params.getlist("payer") if p.strip()]
+    for p in asked:
+        if p not in (*kb.payers(), "all"):
+            raise Problem(400, f"payer: unknown payer {one_line(p)!r}; one of {', '.join([*kb.payers(), 'all'])}")
+    if not asked:
+        return None
+    if "all" in asked:
+        return "all"
+    return asked[0] if len(asked) == 1 else list(dict.fromkeys(asked))
+
+
+def _source(request: Request) -> str:
+    """?source= names the request as a file would (its suffix tells YAML from JSON); default 'request'."""
+    return one_line(request.query_params.get("source", "request"))[:256] or "request"
+
+
+def _is_json(request: Request) -> bool | None:
+    """By the Content-Type where it says: JSON (application/json, application/fhir+json) or YAML."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in (MEDIA_JSON, MEDIA_FHIR) or kind.endswith("+json"):
+        return True
+    if kind in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"):
+        return False
+    return None
+
+
+def _why_options(request: Request) -> dict[str, Any]:
+    q = request.query_params
+    nearest = q.get("nearest", "3")
+    return {"nearest": int(nearest) if nearest.isdigit() else 3, "show_all": q.get("all") in ("1", "true"),
+            "show_rules": q.get("rules") not in ("0", "false")}
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    """Never a stack trace to the client: the server's log has it."""
+    return problem_response(Problem(500, "internal error (the server's log has the details)"),
+                            best_format(request.headers.get("accept", ""), "json"))
+
+
+async def _not_found(request: Request, _exc: Exception) -> Response:
+    return problem_response(Problem(404, f"no such page: {one_line(request.url.path)[:200]}"),
+                            best_format(request.headers.get("accept", ""), "json"))
+
+
+async def _not_allowed(request: Request, _exc: Exception) -> Response:
+    return problem_response(Problem(405, f"{request.method} is not served at {one_line(request.url.path)[:200]}"),
+                            best_format(request.headers.get("accept", ""), "json"))
+
