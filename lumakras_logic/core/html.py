@@ -32,6 +32,11 @@ def esc(text: object) -> Html:
     return Html(html.escape(one_line(str(text)), quote=True))
 
 
+def lines(text: str) -> Html:
+    """A text of several lines (a <pre>, a <textarea>): each line as `esc` makes it, the line breaks kept."""
+    return Html("\n".join(esc(line) for line in text.split("\n")))
+
+
 def tag(name: str, /, *children: str | None, **attrs: str | bool | None) -> Html:
     """<name attrs>children</name>; a str child is escaped, an Html child kept; an attribute True is
     written bare, None or False left out (class_ is class, data_x is data-x)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -206,10 +207,17 @@ class Policy:
     otherwise_when: list[str] = field(default_factory=list)  # nodes: when one is met, `otherwise` is the ground
 
 
+class _Active(threading.local):
+    """The kb pyDatalog holds on this thread: pyDatalog keeps its state per thread, so the local service's
+    engine thread (lumakras_logic/serve/worker.py) and another thread each hold their own."""
+
+    kb: KnowledgeBase | None = None
+
+
 class KnowledgeBase:
     """The loaded kb: pyDatalog holds the rules; this object holds what explanations read."""
 
-    _active: KnowledgeBase | None = None
+    _active = _Active()
 
     def __init__(self, dirs: list[Path] | None = None, strict: bool = True) -> None:
         """Load the kb. `strict`: the first problem raises KbError; otherwise every problem found while
@@ -307,7 +315,7 @@ class KnowledgeBase:
         except Exception as exc:  # pyDatalog's own complaint about a checked statement
             self._problem(f"pyDatalog rejected the knowledge base: {exc}")
             return False
-        KnowledgeBase._active = self
+        KnowledgeBase._active.kb = self
         return True
 
     def _materialize(self, called: set[tuple[str, int]]) -> dict[str, str]:
@@ -383,7 +391,7 @@ class KnowledgeBase:
 
     def activate(self) -> None:
         """Make this kb the one pyDatalog holds (pyDatalog has one kb per thread)."""
-        if KnowledgeBase._active is not self:
+        if KnowledgeBase._active.kb is not self:
             self._load()
 
     # structure --------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
             return problem_response(p, fmt)
         except KbError as exc:
             return problem_response(Problem(500, f"knowledge base: {exc}"), fmt)
-        return answered(run, fmt, request.url.path == "/why", _why_options(request))
+        return answered(run, fmt, request.url.path == "/why", _why_options(request), every_payer=payer == "all")
 
     async def questionnaire(request: Request) -> Response:
         from ..core.fhir.questionnaire import questionnaire as make

@@ -93,11 +93,12 @@ def answers_fhir(answers: list[Answer], single: bool) -> str:
     return "".join(out)
 
 
-def answered(run: Run, fmt: str, is_why: bool, options: dict[str, Any]) -> Response:
-    """The answers as asked for; the problems too when nothing was answered (422), else in a header."""
+def answered(run: Run, fmt: str, is_why: bool, options: dict[str, Any], every_payer: bool) -> Response:
+    """The answers as asked for; the problems too when nothing was answered (422), else in a header. One
+    answer is one object, as the CLI prints it, except under payer=all (`every_payer`): an array."""
     if not run.answers and run.error is not None:
         return problem_response(Problem(run.status, run.problems[0], run.problems), fmt)
-    single = len(run.answers) == 1
+    single = len(run.answers) == 1 and not every_payer
     if fmt == "html":
         from ..core.html import why_page
 

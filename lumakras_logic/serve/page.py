@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.escape import one_line
-from ..core.html import Html, answer_article, document, join, tag, void
+from ..core.html import Html, answer_article, document, join, lines, tag, void
 from ..core.request import REQUEST_SUFFIXES
 from .negotiate import Problem, answers_json
 
@@ -114,7 +114,7 @@ def index_page(kb: KnowledgeBase, examples: str | None, problem: Problem | None 
     form = tag("form", tag("fieldset", tag("legend", "The request"),
                            tag("label", "Paste a request document (YAML or JSON), a FHIR R4 Bundle or a "
                                         "QuestionnaireResponse", for_="request"),
-                           tag("textarea", pasted, id="request", name="request", rows="12", spellcheck="false"),
+                           tag("textarea", lines(pasted), id="request", name="request", rows="12", spellcheck="false"),
                            tag("label", "or upload a file (.yaml, .yml, .json)", for_="file"),
                            void("input", type="file", id="file", name="file", accept=".yaml,.yml,.json"),
                            *([tag("label", "or pick an example", for_="example"),
@@ -146,7 +146,7 @@ def result_page(kb: KnowledgeBase, examples: str | None, given: PageInput, run: 
     if run.answers:
         single = given.payer != "all" and len(run.answers) == 1
         parts.append(tag("details", tag("summary", "The answer as JSON (lumakras decide --json)"),
-                         tag("pre", answers_json(run.answers, single), class_="json", id="answer-json"),
+                         tag("pre", lines(answers_json(run.answers, single)), class_="json", id="answer-json"),
                          class_="json noprint"))
     pasted = given.data.decode("utf-8", "replace") if given.source == "pasted request" else ""
     return index_page(kb, examples, given=given, results=tag("section", join(parts), id="results"), pasted=pasted)
@@ -206,7 +206,7 @@ def _control(item: dict[str, Any], link: str, before: list[str]) -> Html:
                    *(tag("option", c.get("display") or c["code"], value=c["code"],
                          selected=bool(before) and before[0] == c["code"]) for c in codes), id=link, name=link)
     if repeats:
-        return tag("textarea", "\n".join(before), id=link, name=link, rows="3",
+        return tag("textarea", lines("\n".join(before)), id=link, name=link, rows="3",
                    placeholder="one per line; none, if the record documents none")
     input_type = {"integer": "number", "decimal": "number", "date": "date"}.get(str(kind), "text")
     step = {"integer": "1", "decimal": "any"}.get(str(kind))
