@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -122,3 +123,24 @@ def run_with_terminal_stderr(args: list[str], out: Path, timeout: float) -> tupl
     reader.join(timeout=10)
     os.close(leader)
     return done, b"".join(seen)
+
+
+def form_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """A request document's values as the questionnaire form's fields (linkId: the field's path)."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                out[f"{key}.{sub}"] = v
+        elif key not in ("id", "date", "payer"):
+            out[key] = value
+    fields: dict[str, Any] = {}
+    for path, v in out.items():
+        if isinstance(v, bool):
+            fields[path] = "true" if v else "false"
+        elif isinstance(v, list):  # an empty list documents none: the form's answer 'none'
+            fields[path] = ([str(x) for x in v] or ["none"]) if path == "diagnosis.disease_state" \
+                else "\n".join(map(str, v)) or "none"
+        else:
+            fields[path] = str(v)
+    return fields

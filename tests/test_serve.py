@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import ROOT, shared_decider
+from conftest import ROOT, form_fields, shared_decider
 
 from lumakras_logic.cli import main
 from lumakras_logic.cli.common import Session
@@ -271,27 +271,6 @@ def test_the_page_decides_a_pasted_and_an_uploaded_request(client: Any) -> None:
     assert "stage.json" in uploaded.text
 
 
-def _form_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    """A request document's values as the questionnaire form's fields (linkId: the field's path)."""
-    out: dict[str, Any] = {}
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            for sub, v in value.items():
-                out[f"{key}.{sub}"] = v
-        elif key not in ("id", "date", "payer"):
-            out[key] = value
-    fields: dict[str, Any] = {}
-    for path, v in out.items():
-        if isinstance(v, bool):
-            fields[path] = "true" if v else "false"
-        elif isinstance(v, list):  # an empty list documents none: the form's answer 'none'
-            fields[path] = ([str(x) for x in v] or ["none"]) if path == "diagnosis.disease_state" \
-                else "\n".join(map(str, v)) or "none"
-        else:
-            fields[path] = str(v)
-    return fields
-
-
 @pytest.mark.parametrize(("example", "payer"), [("queries/centene-approve-nsclc-I.A.yaml", "centene"),
                                                 ("queries/cigna-deny-nsclc-kras-test-other.yaml", "cigna"),
                                                 ("queries/cigna-approve-crc-2-unable-to-tolerate-combination.yaml",
@@ -299,7 +278,7 @@ def _form_fields(doc: dict[str, Any]) -> dict[str, Any]:
 def test_the_questionnaire_form_decides_as_the_request(client: Any, example: str, payer: str) -> None:
     doc = yaml.safe_load((ROOT / example).read_text())
     form = client.get(f"/form/{payer}").text
-    fields = {k: v for k, v in _form_fields(doc).items() if f'name="{k}"' in form}
+    fields = {k: v for k, v in form_fields(doc).items() if f'name="{k}"' in form}
     expected = json.loads(cli("decide", example, "--payer", payer, "--json").stdout)
     got = client.post(f"/form/{payer}", data=fields)
     assert got.status_code == 200, got.text

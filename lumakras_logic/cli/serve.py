@@ -24,7 +24,8 @@ DEFAULT_PORT = 8549  # after CP.PHAR.549
               help="Worker processes, each loading the kb once and deciding on one engine thread (pyDatalog "
                    "keeps its state per thread); more workers serve more requests at once.")
 @click.option("--examples", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="A folder of example requests the page offers (default: queries/ when it is here).")
+              help="A folder of example requests the page offers (default: queries/ when it is here, else the "
+                   "examples shipped with the package).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="Log a line per HTTP request (method, path, status; never a body).")
 @today_option()
@@ -49,8 +50,10 @@ def serve_command(host: str, port: int, workers: int, examples: Path | None, acc
 
     from ..serve.config import ENV, ServeConfig
 
-    if examples is None and Path("queries").is_dir():
-        examples = Path("queries")
+    if examples is None:  # here, else the example requests shipped with the package
+        from ..core.kb import shipped_dir
+
+        examples = Path("queries") if Path("queries").is_dir() else shipped_dir() / "queries"
     bound = limits()
     config = ServeConfig(kb_dirs=tuple(str(d) for d in session().kb_dirs), limits=bound,
                          today=today.date().isoformat() if today else None, max_body=bound.max_bytes,

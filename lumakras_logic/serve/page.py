@@ -84,6 +84,7 @@ class PageInput:
                 raise Problem(400, f"example: no example named {one_line(str(example))[:200]!r}")
             return cls(path.read_bytes(), str(path), None, payer, f"the example {path}")
         assert isinstance(pasted, str)
+        pasted = pasted.replace("\r\n", "\n")  # a form sends a textarea's line breaks as CRLF (HTML's rule)
         return cls(pasted.encode("utf-8"), "pasted request", None, payer, "the pasted request")
 
 
