@@ -301,11 +301,13 @@ def test_decide_summary_on_pend_lists_fields(tmp_path):
 
 
 def examples(help_text: str) -> list[list[str]]:
+    """Each example's arguments, up to a shell redirection (`> why.html` is the shell's, not the command's)."""
     out = []
     for line in help_text.splitlines():
         line = line.strip()
         if line.startswith("lumakras "):
-            out.append(shlex.split(line)[1:])
+            words = shlex.split(line)[1:]
+            out.append(words[:words.index(">")] if ">" in words else words)
     return out
 
 
