@@ -1,7 +1,8 @@
 """Render `lumakras compare`: a side-by-side table for a terminal, a Markdown report, and JSON.
 
 The three say the same things: each payer's answer, then the concept rows (parting rows first, marked ≠, each
-with its sentence), every cell a criterion's id, words, status and the facts it rests on.
+with its sentence), every cell a criterion's id, words, status and the facts it rests on. compare_html.py says
+them on an HTML page, in the words defined here.
 """
 
 from __future__ import annotations
