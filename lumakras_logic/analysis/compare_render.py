@@ -1,7 +1,8 @@
 """Render `lumakras compare`: a side-by-side table for a terminal, a Markdown report, and JSON.
 
 The three say the same things: each payer's answer, then the concept rows (parting rows first, marked ≠, each
-with its sentence), every cell a criterion's id, words, status and the facts it rests on.
+with its sentence), every cell a criterion's id, words, status and the facts it rests on. compare_html.py says
+them on an HTML page, in the words defined here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .compare import AGREES, DIFFERS, ONE_SIDED, Cell, Comparison, PayerAnswer, 
 if TYPE_CHECKING:
     from .compare import Comparer
 
+TITLE = "Prior-authorization requests compared across payers"
 GROUPS = {DIFFERS: "Where the payers part ways", ONE_SIDED: "Asked by only some of the payers",
           AGREES: "Where the payers agree"}
 ROW_MARK = {DIFFERS: "≠", ONE_SIDED: "◦", AGREES: "="}
@@ -86,7 +88,7 @@ def render_text(c: Comparison, payers: list[str], width: int | None = None) -> s
     answer_rows = []
     for name in (*ANSWER_LABELS,):
         mark = "≠" if name in c.differs else ""
-        answer_rows.append((mark, ANSWER_LABELS[name], [_wrap(_answer_text(c.payers[p], name), col_w)
+        answer_rows.append((mark, ANSWER_LABELS[name], [_wrap(answer_text(c.payers[p], name), col_w)
                                                          for p in payers]))
     out += _grid(answer_rows, label_w, col_w)
     for kind in (DIFFERS, ONE_SIDED, AGREES):
@@ -111,7 +113,7 @@ def _legend(c: Comparison) -> str:
     return LEGEND + ("   " + LEGEND_UNNEEDED if any(r.unneeded for r in c.rows) else "")
 
 
-def _answer_text(a: PayerAnswer, name: str) -> str:
+def answer_text(a: PayerAnswer, name: str) -> str:
     """One field of a payer's answer, as a reviewer reads it."""
     if a.error:
         return a.error if name == "decision" else NONE
@@ -176,12 +178,16 @@ def _grid(rows: list[tuple[str, str, list[list[str]]]], label_w: int, col_w: int
 # ----------------------------------------------------------------------------------------------------------
 
 
-def render_markdown_title(comparer: Comparer) -> str:
-    """The report's title: which payers, under which policies and revisions."""
+def payers_line(comparer: Comparer) -> str:
+    """Which payers a report compares, under which policies and revisions (markdown and HTML alike)."""
     kb = comparer.kb
     names = ", ".join(f"{p} ({kb.policies[p].id}, revision {kb.policies[p].revision})" for p in comparer.payers)
-    return (f"# Prior-authorization requests compared across payers\n\nPayers: {names}.\n\n"
-            f"{LEGEND}   {LEGEND_UNNEEDED}\n")
+    return f"Payers: {names}."
+
+
+def render_markdown_title(comparer: Comparer) -> str:
+    """The report's title: which payers, under which policies and revisions."""
+    return f"# {TITLE}\n\n{payers_line(comparer)}\n\n{LEGEND}   {LEGEND_UNNEEDED}\n"
 
 
 def render_markdown(c: Comparison, payers: list[str]) -> str:
@@ -192,7 +198,7 @@ def render_markdown(c: Comparison, payers: list[str]) -> str:
     for name in ANSWER_LABELS:
         mark = " ≠" if name in c.differs else ""
         out.append(f"| {ANSWER_LABELS[name]}{mark} | "
-                   + " | ".join(_md(_answer_text(c.payers[p], name)) for p in payers) + " |")
+                   + " | ".join(_md(answer_text(c.payers[p], name)) for p in payers) + " |")
     out.append("")
     if c.rows:
         out.append("| | concept | " + " | ".join(_md(p) for p in payers) + " |")

@@ -103,6 +103,11 @@ table.compare { border-collapse: collapse; width: 100%; font-size: .92rem; }
 table.compare th, table.compare td { border: 1px solid var(--line); padding: .35rem .5rem; vertical-align: top;
                                      text-align: left; }
 table.compare tr.differs > th { background: #fff1f1; }
+table.compare td.mark { width: 1.6rem; text-align: center; font-weight: 700; }
+table.compare tr.group > th { background: #f4f5f7; }
+table.compare tr.why > td { border-top: 0; background: #fff8f8; font-size: .88rem; }
+table.compare details { margin: 0 0 .2rem; } table.compare tr { break-inside: avoid; }
+section.comparison { margin: 1.5rem 0 0; }
 .error { color: var(--no); font-weight: 600; }
 footer { color: var(--muted); font-size: .8rem; margin-top: 1.5rem; }
 @media print {
