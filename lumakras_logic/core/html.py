@@ -90,6 +90,7 @@ details > summary { cursor: pointer; padding: .1rem 0; }
 details details { margin-left: 1.3rem; }
 .crit > .body { margin: .1rem 0 .4rem 1.6rem; }
 .status { display: inline-block; min-width: 8.5rem; font-weight: 600; }
+table.compare .status { min-width: 0; margin-right: .4rem; }
 .status.met { color: var(--ok); } .status.not_met { color: var(--no); } .status.not_documented { color: var(--nd); }
 ul.facts { margin: .1rem 0; padding-left: 1.1rem; }
 ul.facts li.source { color: var(--muted); }
@@ -138,7 +139,8 @@ def why_page(answers: list[Answer], nearest: int = 3, show_rules: bool = True, s
     body = join([tag("h1", f"Prior authorization of sotorasib (Lumakras): {first.request}"),
                  *(answer_article(a, nearest=nearest, show_rules=show_rules, show_all=show_all) for a in answers),
                  tag("footer", f"Made by lumakras-logic from {_named(answers)} and the request named above; each "
-                               "criterion cites the policy's section it encodes and the kb rule it rests on.")])
+                               "criterion cites the policy's section it encodes"
+                               + (" and the kb rules it rests on." if show_rules else "."))])
     return document(title, body)
 
 
