@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ from conftest import ROOT, form_fields, shared_decider
 from lumakras_logic.cli import main
 from lumakras_logic.cli.common import Session
 from lumakras_logic.core.api import Decider
+from lumakras_logic.core.inputs import DEFAULT, limits
 from lumakras_logic.core.request import request_files
 
 starlette = pytest.importorskip("starlette")
@@ -180,6 +182,7 @@ def test_a_body_past_the_limit_is_a_413_whether_its_length_is_told_or_not() -> N
         assert streamed.status_code == 413
         within_room = c.post("/decide", content=b"#" * 5000)  # past --max-bytes, within a form's room
         assert within_room.status_code == 400 and "larger than 1,000 bytes (--max-bytes)" in within_room.json()["error"]
+    assert limits() == DEFAULT  # an app's limits are its own: the process's are untouched
 
 
 def test_html_errors_escape_what_came_in(client: Any) -> None:
@@ -199,7 +202,7 @@ def test_unknown_paths_and_methods_are_json_problems(client: Any) -> None:
 
 
 def test_health_version_and_questionnaire(client: Any) -> None:
-    assert client.get("/health").json() == {"status": "ok", "payers": ["centene", "cigna"]}
+    assert client.get("/health").json() == {"status": "ok", "payers": ["centene", "cigna"], "worker": os.getpid()}
     version = client.get("/version").json()
     kb = shared_decider().kb
     assert version["kb_digest"] == kb.digest

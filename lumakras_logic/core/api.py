@@ -26,6 +26,9 @@ class Outcome:
     error: RequestError | None = None
 
 
+Payers = str | list[str] | None  # a payer, 'all', the request's own (None), or several of the kb's
+
+
 class Decider:
     """A loaded knowledge base with its engine and explainer."""
 
@@ -70,23 +73,24 @@ class Decider:
         """Answer each file in turn, in batches of the engine's size; a bad file yields its error and the
         others go on. Under --payer all, a payer whose policy cannot read the request (Centene without a
         line of business) yields its error and the other payers still answer."""
-        return self.answer_read(((str(path), self._loader(path)) for path in paths), payer)
+        return self.answer_read((str(path), self._loader(path), payer) for path in paths)
 
-    def answer_document(self, doc: Any, source: str, payer: str | list[str] | None) -> Outcome:
-        """Answer one parsed document (a request document or FHIR) as answer_files answers a file: the
-        local service's way in. `payer` may also be a list of the kb's payers, answered in its order."""
-        return next(self.answer_read([(source, lambda: self.parse(doc, source))], payer))
+    def answer_document(self, doc: Any, source: str, payer: Payers) -> Outcome:
+        """Answer one parsed document (a request document or FHIR) as answer_files answers a file."""
+        return next(self.answer_read([(source, lambda: self.parse(doc, source), payer)]))
 
     def _loader(self, path: Path) -> Callable[[], Request]:
         return lambda: load_request(path, self.kb.payers(), self.today, self.kb)
 
-    def answer_read(self, items: Iterable[tuple[str, Callable[[], Request]]],
-                    payer: str | list[str] | None) -> Iterator[Outcome]:
-        """Each (source, read) in turn: read() gives the request or raises RequestError."""
+    def answer_read(self, items: Iterable[tuple[str, Callable[[], Request], Payers]]) -> Iterator[Outcome]:
+        """Each (source, read, payer) in turn, decided in the engine's batches: read() gives the request or
+        raises RequestError; `payer` is a payer, 'all', None (the request's own) or a list of the kb's
+        payers, answered in its order. The local service decides the requests waiting for its engine this
+        way, together (lumakras_logic/serve/worker.py)."""
         entries = iter(items)
         while group := list(islice(entries, BATCH)):
             read: list[tuple[str, Request | None, list[str], RequestError | None]] = []
-            for source, load in group:
+            for source, load, payer in group:
                 try:
                     request = load()
                     payers, errors = [], []

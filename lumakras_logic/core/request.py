@@ -542,11 +542,12 @@ def read_document(path: Path) -> Any:
         raise RequestError(exc.source, exc.field, exc.message) from None
 
 
-def read_body(data: bytes, source: str, is_json: bool | None = None) -> Any:
+def read_body(data: bytes, source: str, is_json: bool | None = None, bound: inputs.Limits | None = None) -> Any:
     """A request document sent as bytes (the local service's request body or upload), through the same
-    boundary as a file (lumakras_logic/core/inputs.py); RequestError for what cannot be read."""
+    boundary as a file (lumakras_logic/core/inputs.py), within `bound` (default: the process's limits);
+    RequestError for what cannot be read."""
     try:
-        return inputs.read_bytes_document(data, source, is_json)
+        return inputs.read_bytes_document(data, source, is_json, bound)
     except InputError as exc:
         raise RequestError(exc.source, exc.field, exc.message) from None
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,13 +31,14 @@ from starlette.routing import Route
 
 from .. import __version__
 from ..core.escape import one_line
+from ..core.inputs import set_limits
 from ..core.kb import KbError
 from ..core.request import token_key
 from .config import ServeConfig
 from .limits import BodyLimit, SecurityHeaders
 from .negotiate import Problem, answered, best_format, problem_response
 from .page import PageInput, form_page, index_page, questionnaire_response, result_page
-from .runs import Run, decide_bytes, decide_document
+from .runs import Run
 from .worker import EngineThread
 
 MEDIA_JSON = "application/json"
@@ -75,7 +77,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
             payer = _payers(request, engine())
             source = _source(request)
             body = await request.body()
-            run = await engine().run(decide_bytes, engine().decider, body, source, _is_json(request), payer)
+            run = await engine().decide(source, payer, body=body, is_json=_is_json(request))
         except Problem as p:
             return problem_response(p, fmt)
         except KbError as exc:
@@ -97,7 +99,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
 
     async def health(_request: Request) -> Response:
         payers = await engine().run(lambda: list(engine().decider.kb.payers()))  # the engine thread answers
-        return JSONResponse({"status": "ok", "payers": payers})
+        return JSONResponse({"status": "ok", "payers": payers, "worker": os.getpid()})  # which process answered
 
     async def version(_request: Request) -> Response:
         kb = engine().decider.kb
@@ -111,8 +113,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
         form = await request.form(max_files=1, max_fields=64, max_part_size=config.max_body)
         try:
             given = await PageInput.from_form(form, engine().decider.kb, config.examples)
-            run: Run = await engine().run(decide_bytes, engine().decider, given.data, given.source, given.is_json,
-                                          given.payer)
+            run: Run = await engine().decide(given.source, given.payer, body=given.data, is_json=given.is_json)
         except Problem as p:
             return HTMLResponse(index_page(engine().decider.kb, config.examples, problem=p), status_code=p.status)
         return HTMLResponse(result_page(engine().decider.kb, config.examples, given, run),
@@ -137,7 +138,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
             return HTMLResponse(form_page(kb, payer, q, problem=p, filled=fields), status_code=p.status)
         given = PageInput(data=b"", source=f"questionnaire form ({payer})", is_json=True, payer=payer,
                           shown=f"{kb.policies[payer].id} questionnaire")
-        run = await engine().run(decide_document, engine().decider, doc, given.source, payer)
+        run = await engine().decide(given.source, payer, doc=doc)
         return HTMLResponse(result_page(kb, config.examples, given, run),
                             status_code=200 if run.answers or run.error is None else run.status)
 
@@ -151,8 +152,11 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
 
 
 def create_app() -> Starlette:
-    """The ASGI factory uvicorn calls in each worker process (`lumakras serve`)."""
-    return build_app(ServeConfig.from_env())
+    """The ASGI factory uvicorn calls in each worker process (`lumakras serve`): the process's limits are
+    the command's --max-* (they also bound the kb's files, as in the CLI)."""
+    config = ServeConfig.from_env()
+    set_limits(config.limits)
+    return build_app(config)
 
 
 def _payers(request: Request, engine: EngineThread) -> str | list[str] | None:
