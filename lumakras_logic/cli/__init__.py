@@ -17,6 +17,7 @@ import click
 from .. import __version__
 from ..core.answer import Answer
 from ..core.api import Decider, Outcome
+from ..core.csv_out import CsvRows
 from ..core.escape import one_line
 from ..core.exits import EXIT_BAD_INPUT as EXIT_BAD_REQUEST
 from ..core.exits import EXIT_BAD_KB, EXIT_PROBLEMS, fail
@@ -44,6 +45,8 @@ FHIR_HELP = ("text for people, json for the answer (docs/answers.md), fhir for a
              "ClaimResponse per answer (docs/fhir.md).")
 WHY_FORMATS = (*FHIR_FORMATS, "html")
 WHY_HELP = FHIR_HELP[:-1] + ", html for one self-contained printable page (docs/html.md)."
+DECIDE_FORMATS = (*FHIR_FORMATS, "csv")
+DECIDE_HELP = FHIR_HELP[:-1] + ", csv for one row per request and payer (docs/answers.md, \"CSV for batches\")."
 
 
 def _outcomes(decider: Decider, paths: list[Path], payer: str | None, jobs: int = 1) -> Iterator[Outcome]:
@@ -98,7 +101,7 @@ def main(max_bytes: int, max_depth: int, max_nodes: int, max_items: int, max_str
 @main.command()
 @click.argument("requests", nargs=-1, required=True, type=click.Path(path_type=Path))
 @payer_option()
-@format_option("text", FHIR_HELP, FHIR_FORMATS, "Print the answer as JSON (docs/answers.md): --format json.")
+@format_option("text", DECIDE_HELP, DECIDE_FORMATS, "Print the answer as JSON (docs/answers.md): --format json.")
 @jobs_option("Processes to decide on (default: every core); the output is the same on any number.")
 @kb_option
 def decide(requests: tuple[Path, ...], payer: str | None, fmt: str, as_json: bool, jobs: int) -> None:
@@ -106,8 +109,9 @@ def decide(requests: tuple[Path, ...], payer: str | None, fmt: str, as_json: boo
 
     REQUESTS are files, folders (the .yaml, .yml and .json files under them) or - for standard input.
     Prints one JSON object with --json, or an array for several requests or --payer all; with --format
-    fhir, one ClaimResponse, or a Bundle (type collection) of them. A request that cannot be read gets a
-    one-line error naming the file and field (exit 2); the others are answered.
+    fhir, one ClaimResponse, or a Bundle (type collection) of them; with --format csv, a header and one row
+    per request and payer. A request that cannot be read gets a one-line error naming the file and field
+    (exit 2; in CSV, also a row with its error); the others are answered.
 
     \b
     Examples:
@@ -116,6 +120,7 @@ def decide(requests: tuple[Path, ...], payer: str | None, fmt: str, as_json: boo
       lumakras decide queries/ --payer all --json --jobs 2
       lumakras decide --kb kb --kb my-payer/ my-request.yaml --payer all
       lumakras decide queries/centene-deny-prior-krazati.yaml --payer centene --format fhir
+      lumakras decide queries/ --payer all --format csv > decisions.csv
     """
     fmt = output_format(fmt, as_json)
     as_json = fmt == "json"
@@ -125,6 +130,7 @@ def decide(requests: tuple[Path, ...], payer: str | None, fmt: str, as_json: boo
     files = request_files(requests)  # a folder stands for the request files under it
     single = fmt != "text" and len(files) == 1 and payer != "all"  # one object, else an array (a Bundle)
     stream = _AnswerStream(fmt, single)
+    table = CsvRows(lambda text: click.echo(text, nl=False)) if fmt == "csv" else None  # the header now
     if any(str(f) == STDIN for f in files):  # a worker process reads no standard input: this one does
         jobs = 1
     outcomes = _outcomes(decider, files, payer, jobs)
@@ -133,6 +139,9 @@ def decide(requests: tuple[Path, ...], payer: str | None, fmt: str, as_json: boo
             for problem in getattr(outcome.error, "problems", None) or [outcome.error]:
                 click.echo(f"lumakras: {problem}", err=True)
             failed = True
+        if table is not None:  # a row for each error too, so that the table accounts for every file and payer
+            table.add(outcome)
+            continue
         for a in outcome.answers:
             if not as_json and fmt == "text":
                 click.echo(summary(a))

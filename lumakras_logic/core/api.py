@@ -19,11 +19,15 @@ from .request import Request, RequestError, load_request, parse_document
 @dataclass
 class Outcome:
     """One file's result: its answers (one per payer), or the error that stopped it (a file with several
-    problems: the first, with every one in `error.problems`)."""
+    problems: the first, with every one in `error.problems`). Under --payer all the error may be one payer's
+    while the others answered: `error_payer` names it, so that a report can say whose it is (decide --format
+    csv); None when the error is the file's."""
 
     source: str
     answers: list[Answer]
     error: RequestError | None = None
+    request: str | None = None  # the request's id, when the file could be read
+    error_payer: str | None = None  # the payer whose policy could not read the request
 
 
 Payers = str | list[str] | None  # a payer, 'all', the request's own (None), or several of the kb's
@@ -89,7 +93,7 @@ class Decider:
         way, together (lumakras_logic/serve/worker.py)."""
         entries = iter(items)
         while group := list(islice(entries, BATCH)):
-            read: list[tuple[str, Request | None, list[str], RequestError | None]] = []
+            read: list[tuple[str, Request | None, list[str], RequestError | None, str | None]] = []
             for source, load, payer in group:
                 try:
                     request = load()
@@ -100,11 +104,13 @@ class Decider:
                             self.engine.check(request, p)
                             payers.append(p)
                         except RequestError as exc:
-                            errors.append(exc)
-                    read.append((source, request, payers, errors[0] if errors else None))
+                            errors.append((p, exc))
+                    failed_payer, error = errors[0] if errors else (None, None)
+                    read.append((source, request, payers, error, failed_payer))
                 except RequestError as exc:
-                    read.append((source, None, [], exc))
-            decided = iter(self.engine.decide_batch([(r, p) for _s, r, p, _e in read if r is not None and p]))
-            for source, request, payers, error in read:
+                    read.append((source, None, [], exc, None))
+            decided = iter(self.engine.decide_batch([(r, p) for _s, r, p, _e, _p in read if r is not None and p]))
+            for source, request, payers, error, error_payer in read:
                 derived = next(decided) if request is not None and payers else {}
-                yield Outcome(source, [self.explainer.answer(d) for d in derived.values()], error)
+                yield Outcome(source, [self.explainer.answer(d) for d in derived.values()], error,
+                              request.id if request is not None else None, error_payer)
