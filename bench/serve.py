@@ -9,8 +9,9 @@ off), every worker is waited for (GET /health names the process that answered), 
 (YAML, JSON and FHIR) in turn. Every answer is checked byte for byte against the answer this process
 computes for the same file (core: Decider, the same JSON writer), so an error is any status but 200, any
 other body, or a connection that failed; `lost` counts requests sent and never answered. Reports requests
-per second and latency percentiles (the time from sending a request to its whole answer). The client
-runs on the same 2 cores as the service: the figures are of the pair, as a reviewer's machine runs them.
+per second and latency percentiles (the time from sending a request to its whole answer). The client is a
+few lines of asyncio over keep-alive connections (a client library would spend more CPU per request than
+the service does); it runs on the same 2 cores as the service, so the figures are of the pair.
 Not a test: the service's capacity is measured here.
 """
 
@@ -25,12 +26,12 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import httpx2  # noqa: E402
 
 from lumakras_logic.core.api import Decider  # noqa: E402
 from lumakras_logic.core.request import request_files  # noqa: E402
@@ -67,10 +68,12 @@ def start(workers: int, code: Path) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 120
     while len(seen) < workers:  # every worker up: each has answered /health once
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()
             raise SystemExit(f"lumakras serve --workers {workers} did not start")
         try:
-            health = httpx2.get(url + "/health", timeout=5).json()
-        except (httpx2.HTTPError, OSError, ValueError):
+            with urllib.request.urlopen(url + "/health", timeout=5) as r:
+                health = json.load(r)
+        except (OSError, ValueError):
             time.sleep(0.2)
             continue
         if "worker" not in health:  # a version that does not say which worker answered: give them time
@@ -80,36 +83,69 @@ def start(workers: int, code: Path) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection, as little client as a load needs: the Python client libraries
+    spend more CPU per request than the service, on the same 2 cores, and would measure themselves."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, target: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (f"POST {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: application/json\r\n"
+                f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n")
+        self.writer.write(head.encode() + body)
+        await self.writer.drain()
+        status_line = await self.reader.readuntil(b"\r\n")
+        headers = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        lengths = [int(line.split(":", 1)[1]) for line in headers.split("\r\n") if line.startswith("content-length:")]
+        if not lengths:
+            raise ValueError("an answer without Content-Length")
+        length = lengths[0]
+        data = await self.reader.readexactly(length)
+        if "connection: close" in headers:
+            self.writer.close()
+            self.writer = None
+        return int(status_line.split()[1]), data
+
+
 async def load(url: str, examples: list[tuple[str, bytes, str]], seconds: float, concurrency: int) -> dict:
     latencies: list[float] = []
     errors: list[str] = []  # a status other than 200, another body, or no answer at all
     sent = answered = failed = 0
     counter = iter(range(10**12))
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        stop = time.perf_counter() + seconds
+    host, port = url.removeprefix("http://").split(":")
+    expected = [(f"/decide?payer=all&source={quote(name)}", body, text.encode()) for name, body, text in examples]
+    stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal sent, answered, failed
-            while time.perf_counter() < stop:
-                name, body, expected = examples[next(counter) % len(examples)]
-                sent += 1
-                began = time.perf_counter()
-                try:
-                    r = await client.post("/decide", content=body, params={"payer": "all", "source": name})
-                except httpx2.HTTPError as exc:
-                    failed += 1
-                    errors.append(f"{name}: {exc.__class__.__name__}")
-                    continue
-                latencies.append(time.perf_counter() - began)
-                answered += 1
-                if r.status_code != 200 or r.text != expected:
-                    what = "another body" if r.status_code == 200 else r.text[:200]
-                    errors.append(f"{name}: HTTP {r.status_code}, {what}")
+    async def worker() -> None:
+        nonlocal sent, answered, failed
+        conn = Connection(host, int(port))
+        while time.perf_counter() < stop:
+            target, body, want = expected[next(counter) % len(expected)]
+            sent += 1
+            began = time.perf_counter()
+            try:
+                status, data = await conn.post(target, body)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                failed += 1
+                errors.append(f"{target}: {exc.__class__.__name__}")
+                conn = Connection(host, int(port))
+                continue
+            latencies.append(time.perf_counter() - began)
+            answered += 1
+            if status != 200 or data != want:
+                errors.append(f"{target}: HTTP {status}, {'another body' if status == 200 else data[:200]!r}")
+        if conn.writer is not None:
+            conn.writer.close()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
     qs = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
     return {"requests": answered, "seconds": round(elapsed, 2), "rps": round(answered / elapsed, 1),
             "p50_ms": round(qs[49] * 1000, 1), "p90_ms": round(qs[89] * 1000, 1), "p99_ms": round(qs[98] * 1000, 1),
