@@ -144,3 +144,13 @@ def form_fields(doc: dict[str, Any]) -> dict[str, Any]:
         else:
             fields[path] = str(v)
     return fields
+
+
+def modules_imported_by(args: list[str]) -> list[str]:
+    """The modules a `lumakras ARGS` run in a new process has imported when it is done: what a command
+    pays for at start-up."""
+    code = ("import sys\nfrom lumakras_logic.cli import main\n"
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.split("\n")

@@ -236,7 +236,7 @@ def test_strings_that_are_html_and_script_are_shown_and_never_run(page: Any, ser
         "medication": {"product": "lumakras", "dose_mg_per_day": 960,
                        "with": ["</textarea><script>alert('with')</script>"]},
     }
-    text = yaml.safe_dump(evil, allow_unicode=True)
+    text = yaml.safe_dump(evil, allow_unicode=True) + "# a tab:\there, kept as it is by the textarea\n"
     page.goto(service + "/")
     page.fill("#request", text)
     page.click("#decide")

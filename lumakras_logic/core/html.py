@@ -37,6 +37,12 @@ def lines(text: str) -> Html:
     return Html("\n".join(esc(line) for line in text.split("\n")))
 
 
+def verbatim(text: str) -> Html:
+    """Text exactly as given, escaped for HTML and nothing else: the content of a form control (a
+    <textarea>), which the browser sends back as it shows it, so a tab or any other character is kept."""
+    return Html(html.escape(text, quote=True))
+
+
 def tag(name: str, /, *children: str | None, **attrs: str | bool | None) -> Html:
     """<name attrs>children</name>; a str child is escaped, an Html child kept; an attribute True is
     written bare, None or False left out (class_ is class, data_x is data-x)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.escape import one_line
-from ..core.html import Html, answer_article, document, join, lines, tag, void
+from ..core.html import Html, answer_article, document, join, lines, tag, verbatim, void
 from ..core.request import REQUEST_SUFFIXES
 from .negotiate import Problem, answers_json
 
@@ -115,7 +115,8 @@ def index_page(kb: KnowledgeBase, examples: str | None, problem: Problem | None 
     form = tag("form", tag("fieldset", tag("legend", "The request"),
                            tag("label", "Paste a request document (YAML or JSON), a FHIR R4 Bundle or a "
                                         "QuestionnaireResponse", for_="request"),
-                           tag("textarea", lines(pasted), id="request", name="request", rows="12", spellcheck="false"),
+                           tag("textarea", verbatim(pasted), id="request", name="request", rows="12",
+                               spellcheck="false"),
                            tag("label", "or upload a file (.yaml, .yml, .json)", for_="file"),
                            void("input", type="file", id="file", name="file", accept=".yaml,.yml,.json"),
                            *([tag("label", "or pick an example", for_="example"),
@@ -207,7 +208,7 @@ def _control(item: dict[str, Any], link: str, before: list[str]) -> Html:
                    *(tag("option", c.get("display") or c["code"], value=c["code"],
                          selected=bool(before) and before[0] == c["code"]) for c in codes), id=link, name=link)
     if repeats:
-        return tag("textarea", lines("\n".join(before)), id=link, name=link, rows="3",
+        return tag("textarea", verbatim("\n".join(before)), id=link, name=link, rows="3",
                    placeholder="one per line; none, if the record documents none")
     input_type = {"integer": "number", "decimal": "number", "date": "date"}.get(str(kind), "text")
     step = {"integer": "1", "decimal": "any"}.get(str(kind))
