@@ -193,9 +193,15 @@ def test_html_errors_escape_what_came_in(client: Any) -> None:
     assert "&lt;script&gt;" in got.text and "&lt;b&gt;evil&lt;/b&gt;.yaml" in got.text
 
 
-def test_unknown_paths_and_methods_are_json_problems(client: Any) -> None:
+def test_unknown_paths_methods_and_bad_forms_are_problems_too(client: Any) -> None:
     assert client.get("/nope").status_code == 404 and client.get("/nope").json()["status"] == 404
-    assert client.get("/decide").status_code == 405
+    assert client.get("/decide").json() == {"error": "GET is not served at /decide", "problems":
+                                            ["GET is not served at /decide"], "status": 405}
+    bad = client.post("/", content=b"garbage", headers={"content-type": "multipart/form-data; boundary=xx",
+                                                         "accept": "text/html"})
+    assert bad.status_code == 400 and "request: Invalid multipart data." in bad.text
+    many = client.post("/", content=b"a=1&" * 100, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert many.status_code == 400 and "Too many fields" in many.json()["error"]
 
 
 # --- the other routes ----------------------------------------------------------------------------------

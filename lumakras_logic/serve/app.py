@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -148,7 +149,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
               Route("/version", version)]
     middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit, limit=config.max_body)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                     exception_handlers={Exception: _internal, 404: _not_found, 405: _not_allowed})
+                     exception_handlers={Exception: _internal, HTTPException: _http_problem})
 
 
 def create_app() -> Starlette:
@@ -201,12 +202,10 @@ async def _internal(request: Request, exc: Exception) -> Response:
                             best_format(request.headers.get("accept", ""), "json"))
 
 
-async def _not_found(request: Request, _exc: Exception) -> Response:
-    return problem_response(Problem(404, f"no such page: {one_line(request.url.path)[:200]}"),
-                            best_format(request.headers.get("accept", ""), "json"))
-
-
-async def _not_allowed(request: Request, _exc: Exception) -> Response:
-    return problem_response(Problem(405, f"{request.method} is not served at {one_line(request.url.path)[:200]}"),
-                            best_format(request.headers.get("accept", ""), "json"))
-
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route or method, a form it cannot parse) as the service's problems."""
+    status = getattr(exc, "status_code", 400)
+    path = one_line(request.url.path)[:200]
+    message = {404: f"no such page: {path}", 405: f"{request.method} is not served at {path}"}.get(
+        status, f"request: {one_line(str(getattr(exc, 'detail', exc)))[:300]}")
+    return problem_response(Problem(status, message), best_format(request.headers.get("accept", ""), "json"))
