@@ -302,3 +302,32 @@ def test_a_bad_form_answer_is_named_and_the_form_kept(client: Any) -> None:
     assert got.status_code == 422
     assert "member.age: &#x27;sixty&#x27; is not a number" in got.text
     assert 'value="nsclc"' in got.text  # what was filled stays filled
+
+
+# --- the OpenAPI description ----------------------------------------------------------------------------
+
+
+def test_the_openapi_description_is_valid_current_and_covers_every_route(client: Any) -> None:
+    from openapi_spec_validator import validate
+    from starlette.routing import Route
+
+    served = client.get("/openapi.json").json()
+    validate(served)
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert committed == served, "docs/openapi.json is stale: curl http://127.0.0.1:8549/openapi.json"
+    routes = {r.path for r in client.app.routes if isinstance(r, Route)} - {"/", "/form/{payer}"}  # for people
+    assert set(served["paths"]) == routes
+
+
+def test_the_answers_are_what_the_description_says(client: Any) -> None:
+    import jsonschema
+
+    served = client.get("/openapi.json").json()
+    responses = served["paths"]["/decide"]["post"]["responses"]
+    schema = {**responses["200"]["content"]["application/json"]["schema"], "components": served["components"]}
+    problem = {"$ref": "#/components/schemas/Problem", "components": served["components"]}
+    for example in ("queries/both-pend-unknown-prior-therapy.yaml", "queries/fhir/both-approve-nsclc-pas.json"):
+        body = (ROOT / example).read_bytes()
+        jsonschema.validate(post(client, "/decide", body, payer="all", source=example).json(), schema)
+        jsonschema.validate(post(client, "/decide", body, payer="cigna", source=example).json(), schema)
+    jsonschema.validate(client.post("/decide", content=b"id: [").json(), problem)

@@ -108,6 +108,11 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
                              "payers": {p: {"policy": kb.policies[p].id, "revision": kb.policies[p].revision,
                                             "kb_digest": kb.payer_digest(p)} for p in kb.payers()}})
 
+    async def openapi_json(_request: Request) -> Response:
+        from .openapi import openapi
+
+        return JSONResponse(openapi(tuple(engine().decider.kb.payers())))
+
     async def index(request: Request) -> Response:
         if request.method == "GET":
             return HTMLResponse(index_page(engine().decider.kb, config.examples))
@@ -146,7 +151,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
     routes = [Route("/", index, methods=["GET", "POST"]), Route("/decide", decide, methods=["POST"]),
               Route("/why", why, methods=["POST"]), Route("/questionnaire/{payer}", questionnaire),
               Route("/form/{payer}", form, methods=["GET", "POST"]), Route("/health", health),
-              Route("/version", version)]
+              Route("/version", version), Route("/openapi.json", openapi_json)]
     middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit, limit=config.max_body)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                      exception_handlers={Exception: _internal, HTTPException: _http_problem})
