@@ -331,3 +331,13 @@ def test_the_answers_are_what_the_description_says(client: Any) -> None:
         jsonschema.validate(post(client, "/decide", body, payer="all", source=example).json(), schema)
         jsonschema.validate(post(client, "/decide", body, payer="cigna", source=example).json(), schema)
     jsonschema.validate(client.post("/decide", content=b"id: [").json(), problem)
+
+
+def test_a_kb_that_cannot_load_stops_serve_before_it_listens(tmp_path: Path) -> None:
+    from conftest import invoke
+
+    (tmp_path / "broken.dl").write_text("this is not datalog(\n", encoding="utf-8")
+    r = invoke("--kb", str(tmp_path), "serve", "--port", "1")  # port 1 would fail: it is never reached
+    assert r.exit_code == 3
+    broken = tmp_path / "broken.dl"
+    assert r.stderr.strip() == f"lumakras: knowledge base: {broken}:1: unbalanced '(': statement never closed"

@@ -54,6 +54,7 @@ def serve_command(host: str, port: int, workers: int, examples: Path | None, acc
         from ..core.kb import shipped_dir
 
         examples = Path("queries") if Path("queries").is_dir() else shipped_dir() / "queries"
+    _check_kb(session().kb_dirs)
     bound = limits()
     config = ServeConfig(kb_dirs=tuple(str(d) for d in session().kb_dirs), limits=bound,
                          today=today.date().isoformat() if today else None, max_body=bound.max_bytes,
@@ -88,6 +89,30 @@ def _run_workers(config: object) -> None:
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     Multiprocess(config, sockets=[sock]).run()  # type: ignore[arg-type]
+
+
+def _check_kb(kb_dirs: list[Path]) -> None:
+    """Load the kb once on a passing thread, so that a kb that cannot load exits 3 with the CLI's one line
+    before a port is opened; its pyDatalog state, kept per thread, goes with the thread."""
+    import threading
+
+    from ..core.api import Decider
+    from ..core.exits import EXIT_BAD_KB, fail
+    from ..core.kb import KbError
+
+    failed: list[KbError] = []
+
+    def load() -> None:
+        try:
+            Decider(list(kb_dirs) or None)
+        except KbError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=load, name="lumakras-kb-check")
+    thread.start()
+    thread.join()
+    if failed:
+        fail(f"knowledge base: {failed[0]}", EXIT_BAD_KB)
 
 
 def _loopback(host: str) -> bool:
