@@ -113,7 +113,8 @@ class Connection:
         return int(status_line.split()[1]), data
 
 
-async def load(url: str, examples: list[tuple[str, bytes, str]], seconds: float, concurrency: int) -> dict:
+async def load(url: str, examples: list[tuple[str, bytes, str]], seconds: float, concurrency: int,
+               per_connection: int = 0) -> dict:
     latencies: list[float] = []
     errors: list[str] = []  # a status other than 200, another body, or no answer at all
     sent = answered = failed = 0
@@ -138,6 +139,9 @@ async def load(url: str, examples: list[tuple[str, bytes, str]], seconds: float,
                 continue
             latencies.append(time.perf_counter() - began)
             answered += 1
+            if per_connection and answered % per_connection == 0 and conn.writer is not None:
+                conn.writer.close()  # a new connection: the kernel gives it to a worker anew
+                conn = Connection(host, int(port))
             if status != 200 or data != want:
                 errors.append(f"{target}: HTTP {status}, {'another body' if status == 200 else data[:200]!r}")
         if conn.writer is not None:
@@ -158,6 +162,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--per-connection", type=int, default=0,
+                        help="Requests on one keep-alive connection before a new one (0: one connection each in "
+                             "flight, for the whole run).")
     parser.add_argument("--before", type=Path, default=None,
                         help="Another checkout (a git worktree) to measure side by side, setting by setting.")
     parser.add_argument("--json", action="store_true")
@@ -170,7 +177,8 @@ def main() -> None:
         proc, url = start(n, code)
         try:
             asyncio.run(load(url, examples[:3], 2, args.concurrency))  # warm: first requests, imports
-            results[(n, label)] = asyncio.run(load(url, examples, args.seconds, args.concurrency))
+            results[(n, label)] = asyncio.run(load(url, examples, args.seconds, args.concurrency,
+                                                   args.per_connection))
         finally:
             proc.terminate()
             proc.wait(timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from ..core.inputs import limits
 from .common import kb_option, session, today_option
 
 DEFAULT_PORT = 8549  # after CP.PHAR.549
+APP = "lumakras_logic.serve.app:create_app"
 
 
 @click.command("serve")
@@ -64,23 +66,22 @@ def serve_command(host: str, port: int, workers: int, examples: Path | None, acc
         click.echo(f"lumakras: serving on {host}: the service has no authentication; whoever reaches this "
                    "port can send requests and read answers", err=True)
     click.echo(f"lumakras serve: http://{host}:{port}/ ({workers} worker{'s' if workers != 1 else ''})", err=True)
-    options = {"factory": True, "host": host, "port": port, "workers": workers, "access_log": access_log,
-               "log_level": "info", "server_header": False, "timeout_graceful_shutdown": 5}
+    options = {"access_log": access_log, "log_level": "info", "server_header": False,
+               "timeout_graceful_shutdown": 5}
     if workers == 1:
-        uvicorn.run(APP, **options)
-    else:
-        _run_workers(uvicorn.Config(APP, **options))
+        uvicorn.run(APP, factory=True, host=host, port=port, **options)
+        return
+    from ..serve.supervisor import reuse_port_supported, run_workers
+
+    if reuse_port_supported():
+        sys.exit(run_workers(host, port, workers, options, {ENV: config.to_env()}))
+    _run_shared(uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers, **options))
 
 
-APP = "lumakras_logic.serve.app:create_app"
-
-
-def _run_workers(config: object) -> None:
-    """uvicorn.run's way with several workers, with one change: the listening socket has TCP_NODELAY, which
-    the connections it accepts inherit. The socket uvicorn hands to each worker process comes back without
-    the protocol number asyncio looks for before setting TCP_NODELAY on a connection, so each answer waited
-    on Nagle's algorithm and the client's delayed ACK: 72 ms a request instead of 18 (measured here,
-    bench/serve.py)."""
+def _run_shared(config: object) -> None:
+    """Where SO_REUSEPORT is missing: uvicorn.run's way with several workers on one shared socket, which
+    has TCP_NODELAY here (the connections it accepts inherit it): the socket uvicorn hands each worker
+    comes back without the protocol number asyncio looks for before setting it (serve/supervisor.py)."""
     import socket
 
     from uvicorn.supervisors import Multiprocess
