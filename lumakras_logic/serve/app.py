@@ -67,13 +67,8 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
         return state["engine"]
 
     async def decide(request: Request) -> Response:
-        return await _answer(request, default="json")
-
-    async def why(request: Request) -> Response:
-        return await _answer(request, default="json")
-
-    async def _answer(request: Request, default: str) -> Response:
-        fmt = best_format(request.headers.get("accept", ""), default)
+        """POST /decide and POST /why: the same answer; /why's text is `why`'s, and it reads why's options."""
+        fmt = best_format(request.headers.get("accept", ""), "json")
         try:
             payer = _payers(request, engine())
             source = _source(request)
@@ -149,7 +144,7 @@ def build_app(config: ServeConfig | None = None) -> Starlette:
                             status_code=200 if run.answers or run.error is None else run.status)
 
     routes = [Route("/", index, methods=["GET", "POST"]), Route("/decide", decide, methods=["POST"]),
-              Route("/why", why, methods=["POST"]), Route("/questionnaire/{payer}", questionnaire),
+              Route("/why", decide, methods=["POST"]), Route("/questionnaire/{payer}", questionnaire),
               Route("/form/{payer}", form, methods=["GET", "POST"]), Route("/health", health),
               Route("/version", version), Route("/openapi.json", openapi_json)]
     middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit, limit=config.max_body)]

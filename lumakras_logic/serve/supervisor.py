@@ -75,8 +75,8 @@ def run_workers(host: str, port: int, workers: int, options: dict[str, Any], env
         return process, time.monotonic()
 
     procs = [start() for _ in range(workers)]
-    print(f"lumakras serve: {workers} workers on http://{host}:{port}/ (pids "
-          f"{', '.join(str(p.pid) for p, _t in procs)})", file=sys.stderr, flush=True)
+    print(f"lumakras serve: workers {', '.join(str(p.pid) for p, _t in procs)} on port {port}", file=sys.stderr,
+          flush=True)
     status = 0
     try:
         while not stopping:
